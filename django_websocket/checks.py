@@ -1,0 +1,40 @@
+"""System checks for the ``WEBSOCKET_*`` settings, each with a stable id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+__all__ = ["E001", "E002", "check_settings", "register"]
+
+E001 = checks.Error(
+    "WEBSOCKET_MAX_SYNC_VIEWS must be a positive integer.",
+    hint="It bounds how many sync WebSocket views run at once (default 200).",
+    id="django_websocket.E001",
+)
+E002 = checks.Error(
+    "WEBSOCKET_MAX_QUEUE must be a positive integer.",
+    hint="It bounds the unread messages buffered per connection (default 32).",
+    id="django_websocket.E002",
+)
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Report ``WEBSOCKET_*`` settings that cannot work."""
+    errors: list[checks.CheckMessage] = []
+    if not _is_positive_int(getattr(settings, "WEBSOCKET_MAX_SYNC_VIEWS", 200)):
+        errors.append(E001)
+    if not _is_positive_int(getattr(settings, "WEBSOCKET_MAX_QUEUE", 32)):
+        errors.append(E002)
+    return errors
+
+
+def register() -> None:
+    """Register the checks with Django (called from ``AppConfig.ready``)."""
+    checks.register(check_settings)

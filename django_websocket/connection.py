@@ -1,0 +1,99 @@
+"""One WebSocket connection as the event loop sees it.
+
+:class:`Connection` joins the I/O-free :class:`~django_websocket.state.ConnectionState`,
+the :class:`~django_websocket.inbox.Inbox` and a transport. Its coroutines run on the
+event loop; the sync front end reaches them from a view's thread, the async front end
+awaits them directly. Every rule lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from .inbox import Inbox, Message
+from .state import ConnectionState, State
+from .transports.base import Closed, Header, Transport
+
+__all__ = ["Connection"]
+
+
+class Connection:
+    """The shared core of a WebSocket connection.
+
+    Args:
+        transport: carries frames to and from the client.
+        max_queue: unread incoming messages to buffer before pushing back.
+    """
+
+    def __init__(self, transport: Transport, *, max_queue: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.transport = transport
+        self.state = ConnectionState(transport.subprotocols)
+        self.inbox = Inbox(max_queue, self.loop)
+        self.failed = False  # the view raised after the handshake
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def is_connecting(self) -> bool:
+        """Whether the handshake is still undecided."""
+        return self.state.state is State.CONNECTING
+
+    async def accept(
+        self, subprotocol: str | None = None, headers: Sequence[Header] = ()
+    ) -> None:
+        """Complete the handshake and start reading messages."""
+        chosen = self.state.accept(subprotocol)
+        await self.transport.accept(chosen, headers)
+        self._reader = self.loop.create_task(self._read())
+
+    async def ensure_accepted(self) -> None:
+        """Accept with the defaults if nothing has decided the handshake yet."""
+        if self.state.state is State.CONNECTING:
+            await self.accept()
+
+    async def deny(self, status: int, headers: Sequence[Header], body: bytes) -> None:
+        """Refuse the handshake with an HTTP response."""
+        self.state.deny()
+        self.inbox.finish()
+        await self.transport.deny(status, headers, body)
+
+    async def send(self, message: str | bytes) -> None:
+        """Send one message, accepting first if needed."""
+        await self.ensure_accepted()
+        self.state.check_send(message)
+        await self.transport.send(message)
+
+    async def receive(self, timeout: float | None = None) -> Message | None:
+        """Return the next message, accepting first if needed; ``None`` once closed."""
+        await self.ensure_accepted()
+        return await self.inbox.get(timeout)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection; before the handshake, refuse it with a 403."""
+        if self.state.state is State.CONNECTING:
+            await self.deny(403, [], b"")
+        elif self.state.close(code, reason):
+            self.inbox.finish()
+            await self.transport.close(code, reason)
+
+    async def stop(self) -> None:
+        """Stop the reader task. Call once the view has returned."""
+        self.inbox.finish()
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+
+    async def _read(self) -> None:
+        # Pull from the server only while the inbox has room: backpressure.
+        while True:
+            await self.inbox.wait_for_room()
+            message = await self.transport.receive()
+            if isinstance(message, Closed):
+                self.state.closed_by_peer(message.code, message.reason)
+                self.inbox.finish()
+                return
+            self.inbox.put(message)

@@ -1,0 +1,92 @@
+"""``accept_websocket`` and ``require_websocket``: mark a view as a WebSocket endpoint.
+
+Both keep a sync view sync and an async view async, and work with or without
+``WebSocketMiddleware``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, overload
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse
+
+from .request import attach_http, is_websocket_request
+
+__all__ = ["accept_websocket", "require_websocket"]
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+@overload
+def accept_websocket(view: View, /) -> View: ...
+@overload
+def accept_websocket(*, subprotocols: Sequence[str] = ()) -> Callable[[View], View]: ...
+def accept_websocket(
+    view: View | None = None, /, *, subprotocols: Sequence[str] = ()
+) -> View | Callable[[View], View]:
+    """Let a view serve WebSocket handshakes as well as plain HTTP requests.
+
+    Args:
+        subprotocols: the subprotocols this view speaks, best first. On accept the first
+            one the client also offered is chosen; none in common means no subprotocol.
+    """
+    if view is None:
+        return functools.partial(_mark, required=False, subprotocols=subprotocols)
+    return _mark(view, required=False, subprotocols=subprotocols)
+
+
+@overload
+def require_websocket(view: View, /) -> View: ...
+@overload
+def require_websocket(*, subprotocols: Sequence[str] = ()) -> Callable[[View], View]: ...
+def require_websocket(
+    view: View | None = None, /, *, subprotocols: Sequence[str] = ()
+) -> View | Callable[[View], View]:
+    """Let a view serve only WebSocket handshakes; plain HTTP gets 426 Upgrade Required.
+
+    Args:
+        subprotocols: as for :func:`accept_websocket`.
+    """
+    if view is None:
+        return functools.partial(_mark, required=True, subprotocols=subprotocols)
+    return _mark(view, required=True, subprotocols=subprotocols)
+
+
+def _upgrade_required() -> HttpResponse:
+    response = HttpResponse("This URL only accepts WebSocket connections.", status=426)
+    response["Upgrade"] = "websocket"
+    response["Connection"] = "Upgrade"
+    return response
+
+
+def _mark(view: View, *, required: bool, subprotocols: Sequence[str]) -> View:
+    preferred = list(subprotocols)
+
+    def prepare(request: HttpRequest) -> HttpResponse | None:
+        # Before the view: refuse plain HTTP if required, or offer subprotocols.
+        if not is_websocket_request(request):
+            attach_http(request)
+            return _upgrade_required() if required else None
+        if preferred:
+            request.websocket._connection.state.preferred_subprotocols = preferred  # type: ignore[attr-defined]
+        return None
+
+    if iscoroutinefunction(view):
+
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            refusal = prepare(request)
+            return refusal if refusal is not None else await view(request, *args, **kwargs)
+
+        wrapper: Any = markcoroutinefunction(async_wrapper)
+    else:
+
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            refusal = prepare(request)
+            return refusal if refusal is not None else view(request, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, view)
+    wrapper.accept_websocket = True
+    return wrapper  # type: ignore[no-any-return]

@@ -1,0 +1,45 @@
+"""Settings of the project the test suite serves."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "tests.project.urls"
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django_websocket",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+if os.environ.get("TEST_WEBSOCKET_MIDDLEWARE") == "1":
+    MIDDLEWARE.append("django_websocket.middleware.WebSocketMiddleware")
+if os.environ.get("TEST_WEBSOCKET_ACCEPT_ALL") == "1":
+    WEBSOCKET_ACCEPT_ALL = True
+if os.environ.get("TEST_WEBSOCKET_MAX_SYNC_VIEWS"):
+    WEBSOCKET_MAX_SYNC_VIEWS = int(os.environ["TEST_WEBSOCKET_MAX_SYNC_VIEWS"])
+if os.environ.get("TEST_WEBSOCKET_MAX_QUEUE"):
+    WEBSOCKET_MAX_QUEUE = int(os.environ["TEST_WEBSOCKET_MAX_QUEUE"])
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("TEST_DATABASE_NAME", str(BASE_DIR / "test.sqlite3")),
+    }
+}
+LOGIN_URL = "/login/"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"handlers": ["console"], "level": "WARNING"}},
+}
