@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 
 from .inbox import Inbox, Message
-from .state import ConnectionState, State
+from .state import ConnectionState, State, validate_close
 from .transports.base import Closed, Header, Transport
 
 __all__ = ["Connection"]
@@ -70,7 +70,12 @@ class Connection:
         return await self.inbox.get(timeout)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection; before the handshake, refuse it with a 403."""
+        """Close the connection; before the handshake, refuse it with a 403.
+
+        Raises:
+            ValueError: ``code`` or ``reason`` cannot go in a close frame.
+        """
+        validate_close(code, reason)
         if self.state.state is State.CONNECTING:
             await self.deny(403, [], b"")
         elif self.state.close(code, reason):

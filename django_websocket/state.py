@@ -93,8 +93,10 @@ class ConnectionState:
             raise self.closed_error()
 
     def close(self, code: int, reason: str) -> bool:
-        """Move from OPEN to CLOSED; return whether a close frame must be sent."""
-        validate_close(code, reason)
+        """Move from OPEN to CLOSED; return whether a close frame must be sent.
+
+        The caller validates ``code`` and ``reason`` first, with :func:`validate_close`.
+        """
         if self.state is not State.OPEN:
             return False
         self.state = State.CLOSED

@@ -34,8 +34,12 @@ class ASGITransport:
 
     @property
     def subprotocols(self) -> Sequence[str]:
-        """The subprotocols the client offered."""
-        return list(self._scope.get("subprotocols") or ())
+        """The subprotocols the client offered.
+
+        Some servers pass the header's comma-separated value as one item; split it.
+        """
+        offered = self._scope.get("subprotocols") or ()
+        return [name.strip() for value in offered for name in value.split(",") if name.strip()]
 
     @property
     def can_send_denial_body(self) -> bool:

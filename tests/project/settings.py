@@ -20,6 +20,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tests.project.middleware.private_redirect",
 ]
 if os.environ.get("TEST_WEBSOCKET_MIDDLEWARE") == "1":
     MIDDLEWARE.append("django_websocket.middleware.WebSocketMiddleware")

@@ -3,6 +3,14 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("echo_once/", views.echo_once),
-    path("lower_case/", views.lower_case),
-]
+    path(name, getattr(views, name.strip("/")))
+    for name in [
+        "echo_once/", "lower_case/", "events/", "attributes/", "unmarked/", "types/",
+        "buffered/", "timeout/", "close_with/", "bad_close/", "negotiated/",
+        "explicit_accept/", "json_echo/", "deny/", "whoami/", "needs_permission/",
+        "make_user/", "returns/", "returns_untouched/", "client_goes_away/", "crash/",
+        "crash_before_accept/", "blocking/", "thread_id/", "hold/", "slow_reader/",
+        "database/", "async_echo/", "async_api/", "async_both/", "async_crash/",
+        "async_deny/", "http_ok/",
+    ]
+] + [path("private/echo/", views.async_echo)]

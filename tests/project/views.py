@@ -1,16 +1,30 @@
-from django.http import HttpResponse
-from django_websocket import accept_websocket, require_websocket
+"""Views the test suite talks to. The first two are the seed README's, verbatim."""
 
+import asyncio
+import threading
+import time
+
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.signals import got_request_exception
+from django.db import connection
+from django.db.backends.signals import connection_created
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from django_websocket import ConnectionClosed, accept_websocket, require_websocket
+
+# --- The seed README's examples, copied as they are. ---------------------------------
+# fmt: off
+# ruff: noqa: Q000
 
 @require_websocket
 def echo_once(request):
     message = request.websocket.wait()
     request.websocket.send(message)
 
-
 def modify_message(message):
     return message.lower()
-
 
 @accept_websocket
 def lower_case(request):
@@ -22,3 +36,287 @@ def lower_case(request):
         for message in request.websocket:
             message = modify_message(message)
             request.websocket.send(message)
+# fmt: on
+
+# --- What the server process saw, for tests to read over HTTP. ------------------------
+
+EVENTS: list[dict] = []
+
+
+def record(**event):
+    EVENTS.append(event)
+
+
+def events(request):
+    """Return (and with ?clear=1, forget) what views recorded."""
+    data = list(EVENTS)
+    if request.GET.get("clear"):
+        EVENTS.clear()
+    return JsonResponse(data, safe=False)
+
+
+def _on_exception(sender, request=None, **kwargs):
+    record(signal="got_request_exception", path=getattr(request, "path", None))
+
+
+got_request_exception.connect(_on_exception)
+
+_connections_created = []
+
+
+def _on_connection_created(sender, connection, **kwargs):
+    _connections_created.append(1)
+
+
+connection_created.connect(_on_connection_created)
+
+
+# --- Sync views. --------------------------------------------------------------------
+
+
+@accept_websocket
+def attributes(request):
+    """Report is_websocket() and websocket for both kinds of request."""
+    info = {"is_websocket": request.is_websocket(), "websocket_is_none": request.websocket is None}
+    if request.is_websocket():
+        request.websocket.send_json(info)
+    else:
+        return JsonResponse(info)
+
+
+def unmarked(request):
+    """A view without a decorator: reports what it sees."""
+    is_ws = getattr(request, "is_websocket", lambda: None)()
+    if is_ws:
+        request.websocket.send("unmarked view reached")
+        return None
+    return JsonResponse({"is_websocket": is_ws, "has_attr": hasattr(request, "websocket")})
+
+
+@require_websocket
+def types(request):
+    """Echo each message with its type, then the message itself."""
+    for message in request.websocket:
+        request.websocket.send(type(message).__name__)
+        request.websocket.send(message)
+
+
+@require_websocket
+def buffered(request):
+    """After "go", let messages queue up; report count/has/read."""
+    ws = request.websocket
+    assert ws.wait() == "go"
+    before = {"count": ws.count_messages(), "has": ws.has_messages()}
+    time.sleep(float(request.GET.get("sleep", "0.5")))
+    after = {"count": ws.count_messages(), "has": ws.has_messages()}
+    drained = []
+    while (message := ws.read()) is not None:
+        drained.append(message)
+    ws.send_json({"before": before, "after": after, "read": drained, "read_empty": ws.read()})
+
+
+@require_websocket
+def timeout(request):
+    try:
+        request.websocket.wait(timeout=0.2)
+    except TimeoutError:
+        request.websocket.send("timed out")
+
+
+@require_websocket
+def close_with(request):
+    """Close with the code and reason given in the query string."""
+    code = int(request.GET.get("code", "1000"))
+    request.websocket.accept()
+    request.websocket.close(code, request.GET.get("reason", ""))
+    record(view="close_with", closed=request.websocket.closed, code=request.websocket.close_code)
+
+
+@require_websocket
+def bad_close(request):
+    try:
+        request.websocket.close(1005)
+    except ValueError as exc:
+        request.websocket.send(f"ValueError: {exc}")
+
+
+@accept_websocket(subprotocols=["chat.v2", "chat.v1"])
+def negotiated(request):
+    request.websocket.accept()  # the decorator's list decides
+    request.websocket.send(repr(request.websocket.subprotocol))
+
+
+@require_websocket
+def explicit_accept(request):
+    ws = request.websocket
+    offered = ws.subprotocols
+    ws.accept(subprotocol=offered[-1] if offered else None, headers={"X-Hello": "world"})
+    ws.send_json({"subprotocol": ws.subprotocol, "offered": offered})
+
+
+@require_websocket
+def json_echo(request):
+    while (data := request.websocket.wait_json()) is not None:
+        request.websocket.send_json({"got": data})
+
+
+@require_websocket
+def deny(request):
+    return HttpResponse("no entry", status=418, headers={"X-Why": "teapot"})
+
+
+@login_required
+@require_websocket
+def whoami(request):
+    request.websocket.send(request.user.get_username())
+
+
+@permission_required("auth.delete_user", raise_exception=True)
+@require_websocket
+def needs_permission(request):
+    request.websocket.send("allowed")
+
+
+def make_user(request):
+    """Create a user and log it in: the response sets the session cookie."""
+    user, _ = get_user_model().objects.get_or_create(username="ada")
+    login(request, user)
+    return HttpResponse("logged in")
+
+
+@require_websocket
+def returns(request):
+    """Accept, send, and return: the connection closes with 1000."""
+    request.websocket.send("bye")
+
+
+@require_websocket
+def returns_untouched(request):
+    """Return without touching the socket."""
+
+
+@require_websocket
+def client_goes_away(request):
+    """Wait until the client closes; record what the view saw, then try to send."""
+    ws = request.websocket
+    ws.send("ready")
+    seen = ws.wait()
+    record(view="client_goes_away", wait=seen, closed=ws.closed, code=ws.close_code,
+           reason=ws.close_reason)
+    try:
+        ws.send("too late")
+    except ConnectionClosed as exc:
+        record(view="client_goes_away", send_raised=type(exc).__name__, code=exc.code)
+    ws.send("escapes")  # ConnectionClosed escapes the view: must end quietly
+
+
+@require_websocket
+def crash(request):
+    request.websocket.send("about to fail")
+    raise RuntimeError("boom in a websocket view")
+
+
+@require_websocket
+def crash_before_accept(request):
+    raise RuntimeError("boom before accept")
+
+
+@require_websocket
+def blocking(request):
+    """Block until a message arrives, then report the thread it ran on."""
+    request.websocket.wait()
+    request.websocket.send_json({"thread": threading.get_ident()})
+
+
+@require_websocket
+def thread_id(request):
+    request.websocket.send_json({"thread": threading.get_ident()})
+    request.websocket.wait()
+
+
+@require_websocket
+def hold(request):
+    """Hold a sync slot until the client closes."""
+    request.websocket.send("holding")
+    request.websocket.wait()
+
+
+@require_websocket
+def slow_reader(request):
+    """Report how many messages are buffered while the view does not read."""
+    ws = request.websocket
+    ws.send("ready")
+    time.sleep(1.0)
+    ws.send_json({"count": ws.count_messages()})
+    received = sum(1 for _ in ws)
+    record(view="slow_reader", received=received + 0)
+
+
+@require_websocket
+def database(request):
+    """Query, wait for a message, query again; report how many connections were made."""
+    ws = request.websocket
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    first = len(_connections_created)
+    ws.wait()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    ws.send_json({"before": first, "after": len(_connections_created)})
+
+
+# --- Async views. -------------------------------------------------------------------
+
+
+@require_websocket
+async def async_echo(request):
+    async for message in request.websocket:
+        await request.websocket.send(message)
+
+
+@require_websocket
+async def async_api(request):
+    """Use every async method once and report."""
+    ws = request.websocket
+    await ws.accept(subprotocol=ws.subprotocols[0] if ws.subprotocols else None)
+    first = await ws.wait()
+    await asyncio.sleep(0.3)
+    counted = {"count": ws.count_messages(), "has": ws.has_messages()}
+    second = await ws.read()
+    nothing = await ws.read()
+    try:
+        await ws.wait(timeout=0.1)
+        timed_out = False
+    except TimeoutError:
+        timed_out = True
+    data = await ws.wait_json()
+    await ws.send_json({
+        "first": first, "counted": counted, "second": second, "nothing": nothing,
+        "timed_out": timed_out, "json": data, "subprotocol": ws.subprotocol,
+        "kind": type(ws).__name__,
+    })
+    await ws.send(b"\x00binary")
+    await ws.close(4001, "async done")
+
+
+@accept_websocket
+async def async_both(request):
+    if not request.is_websocket():
+        return HttpResponse("async http")
+    await request.websocket.send("async websocket")
+
+
+@require_websocket
+async def async_crash(request):
+    await request.websocket.send("about to fail")
+    raise RuntimeError("boom in an async websocket view")
+
+
+@require_websocket
+async def async_deny(request):
+    return HttpResponse("async says no", status=403)
+
+
+@csrf_exempt
+def http_ok(request):
+    return HttpResponse("plain http")

@@ -1,0 +1,1 @@
+"""The Django project the echo benchmark serves (see ``benchmarks/README.md``)."""

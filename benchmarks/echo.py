@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""Echo benchmark: a raw ASGI app, a sync Django view and an async Django view.
+
+One uvicorn process (``--ws websockets-sansio``, one worker, loopback, a free port) serves
+three targets from ``benchproject.router``:
+
+* ``raw``: a minimal ASGI echo without Django (the baseline);
+* ``sync``: ``for m in request.websocket: request.websocket.send(m)``;
+* ``async``: ``async for m in websocket: await websocket.send(m)``.
+
+This process is the load client (the server is a subprocess): ``--connections``
+picows connections each send a ``--size``-byte TEXT message, wait for its echo and send the
+next, for ``--warmup`` + ``--duration`` seconds; only echoes that arrive in the
+``--duration`` window count. Targets are interleaved (raw, sync, async, raw, ...) for
+``--rounds`` rounds so that noise hits each alike; the report gives the median over rounds.
+
+Run from the repository root::
+
+    python3 tasks.py bench [--rounds 5 --duration 5 ...]
+    .venv/bin/python benchmarks/echo.py [--rounds 5 --duration 5 ...]
+
+The targets are printed as MET / NOT MET; the exit status is 0 either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+BENCH_DIR = Path(__file__).resolve().parent
+TARGETS = {"raw": "/raw", "sync": "/sync", "async": "/async"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# (target, minimum ratio of its messages/s to raw's)
+RATIO_GOALS = {"async": 0.85, "sync": 0.55}
+ASYNC_P99_GOAL_MS = 2.0
+
+
+@dataclass
+class RunResult:
+    """What one run against one target measured."""
+
+    messages: int
+    seconds: float
+    latencies_ns: list[int]
+    client_cpu: float  # seconds of CPU this (client) process used in the window
+    server_cpu: float  # seconds of CPU the server process used in the window
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        """Round trips per second."""
+        return self.messages / self.seconds
+
+    def percentile_ms(self, fraction: float) -> float:
+        """The latency below which ``fraction`` of the round trips fall, in ms."""
+        ordered = sorted(self.latencies_ns)
+        index = min(len(ordered) - 1, int(fraction * len(ordered)))
+        return ordered[index] / 1e6
+
+
+class _Load:
+    """The state every connection of one run shares: the clock and the tallies."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.sending = True  # cleared to stop: in-flight echoes still arrive
+        self.recording = False  # True only inside the measured window
+        self.latencies: list[int] = []
+        self.errors = 0
+        self.in_flight = 0
+        self.idle = asyncio.Event()  # set once sending is off and nothing is in flight
+
+
+class EchoClient(WSListener):  # type: ignore[misc]
+    """One connection: send, wait for the echo, record the round trip, send again."""
+
+    def __init__(self, load: _Load) -> None:
+        self.load = load
+        self.transport: WSTransport | None = None
+        self.sent_at = 0
+
+    def start(self) -> None:
+        """Send the first message; every echo then triggers the next."""
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        self.load.in_flight += 1
+        self.sent_at = time.perf_counter_ns()
+        self.transport.send(WSMsgType.TEXT, self.load.payload)
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        now = time.perf_counter_ns()
+        load = self.load
+        if frame.msg_type is not WSMsgType.TEXT:
+            if frame.msg_type is WSMsgType.CLOSE:
+                transport.disconnect()
+            return
+        load.in_flight -= 1
+        if frame.payload_size != len(load.payload):
+            load.errors += 1
+        if load.recording:
+            load.latencies.append(now - self.sent_at)
+        if load.sending:
+            self._send()
+        elif load.in_flight == 0:
+            load.idle.set()
+
+
+def _server_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def run_load(
+    url: str, *, connections: int, size: int, warmup: float, duration: float, server_pid: int
+) -> RunResult:
+    """Drive ``connections`` echo loops against ``url`` and measure the window."""
+    load = _Load(b"x" * size)
+    opened = await asyncio.gather(
+        *(ws_connect(lambda: EchoClient(load), url) for _ in range(connections))
+    )
+    clients: list[EchoClient] = [listener for _, listener in opened]
+    for client in clients:
+        client.start()
+    await asyncio.sleep(warmup)
+
+    cpu0, server0 = time.process_time(), _server_cpu(server_pid)
+    start = time.perf_counter()
+    load.recording = True
+    await asyncio.sleep(duration)
+    load.recording = False
+    seconds = time.perf_counter() - start
+    cpu1, server1 = time.process_time(), _server_cpu(server_pid)
+
+    load.sending = False
+    if load.in_flight:
+        try:
+            await asyncio.wait_for(load.idle.wait(), 5)
+        except TimeoutError:
+            load.errors += load.in_flight
+    for transport, _ in opened:
+        transport.send_close(WSCloseCode.OK)
+    await asyncio.wait_for(asyncio.gather(*(t.wait_disconnected() for t, _ in opened)), 10)
+    return RunResult(
+        messages=len(load.latencies),
+        seconds=seconds,
+        latencies_ns=load.latencies,
+        client_cpu=cpu1 - cpu0,
+        server_cpu=server1 - server0,
+        errors=load.errors,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    """Start uvicorn serving ``benchproject.router`` and wait until it listens."""
+    command = [
+        sys.executable, "-m", "uvicorn", "benchproject.router:application",
+        "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port),
+        "--ws", "websockets-sansio", "--log-level", "warning", "--workers", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchproject.settings"}
+    server = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"uvicorn exited with status {server.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    sys.exit("uvicorn did not start listening within 30 s")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop uvicorn gracefully (SIGINT), killing it if it lingers."""
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def start_profiler(pid: int, output: Path, fmt: str, gil: bool) -> subprocess.Popen[bytes]:
+    """Attach py-spy to the server for one run (``--profile``)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [py_spy, "record", "--pid", str(pid), "--output", str(output), "--format", fmt,
+               "--rate", "250", "--nonblocking", "--threads"]  # fmt: skip
+    if gil:
+        command.append("--gil")
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(results: dict[str, list[RunResult]]) -> None:
+    """Print the per-target medians, the ratios to raw and the targets."""
+    rates = {name: _median([r.rate for r in runs]) for name, runs in results.items()}
+    p50 = {name: _median([r.percentile_ms(0.50) for r in runs]) for name, runs in results.items()}
+    p99 = {name: _median([r.percentile_ms(0.99) for r in runs]) for name, runs in results.items()}
+    raw = rates.get("raw")
+    print()
+    print(f"median of {len(next(iter(results.values())))} rounds")
+    header = f"{'target':<8}{'msg/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'× raw':>8}"
+    print(header + f"{'server CPU':>12}{'client CPU':>12}{'errors':>8}")
+    for name, runs in results.items():
+        ratio = f"{rates[name] / raw:.2f}" if raw else "-"
+        server = _median([r.server_cpu / r.seconds for r in runs]) * 100
+        client = _median([r.client_cpu / r.seconds for r in runs]) * 100
+        errors = sum(r.errors for r in runs)
+        print(
+            f"{name:<8}{rates[name]:>10.0f}{p50[name]:>9.2f}{p99[name]:>9.2f}{ratio:>8}"
+            f"{server:>11.0f}%{client:>11.0f}%{errors:>8}"
+        )
+    print()
+    print("targets")
+    for name, goal in RATIO_GOALS.items():
+        if name in rates and raw:
+            ratio = rates[name] / raw
+            verdict = "MET" if ratio >= goal else "NOT MET"
+            print(f"  {name} ≥ {goal:.2f}× raw: {ratio:.2f}× -> {verdict}")
+    if "async" in p99:
+        verdict = "MET" if p99["async"] <= ASYNC_P99_GOAL_MS else "NOT MET"
+        print(f"  async p99 ≤ {ASYNC_P99_GOAL_MS:g} ms: {p99['async']:.2f} ms -> {verdict}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the flags, run the interleaved rounds and print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of all targets (5)")
+    parser.add_argument("--duration", type=float, default=5.0, help="measured s per run (5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured s per run (1)")
+    parser.add_argument("--connections", type=int, default=50, help="concurrent clients (50)")
+    parser.add_argument("--size", type=int, default=32, help="message size in bytes (32)")
+    parser.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help="comma-separated subset of raw,sync,async (all)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record the server with py-spy (pip install py-spy) during each run into DIR",
+    )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (py-spy --gil)",
+    )
+    parser.add_argument(
+        "--profile-format",
+        default="flamegraph",
+        choices=["flamegraph", "speedscope", "raw"],
+        help="py-spy output format (flamegraph)",
+    )
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.targets.split(",") if name.strip()]
+    unknown = set(names) - set(TARGETS)
+    if unknown or not names:
+        parser.error(f"unknown targets: {', '.join(sorted(unknown)) or '(none)'}")
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+
+    port = _free_port()
+    print(
+        f"echo: {args.connections} connections × {args.size}-byte TEXT round trips, "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s measured per run, "
+        f"{args.rounds} rounds of {', '.join(names)}; "
+        f"uvicorn --ws websockets-sansio on 127.0.0.1:{port}; {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    server = start_server(port)
+    results: dict[str, list[RunResult]] = {name: [] for name in names}
+    try:
+        for round_number in range(1, args.rounds + 1):
+            for name in names:
+                profiler = None
+                if args.profile:
+                    suffix = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}
+                    output = args.profile / f"{name}-{round_number}.{suffix[args.profile_format]}"
+                    profiler = start_profiler(
+                        server.pid, output, args.profile_format, args.profile_gil
+                    )
+                result = asyncio.run(
+                    run_load(
+                        f"ws://127.0.0.1:{port}{TARGETS[name]}",
+                        connections=args.connections,
+                        size=args.size,
+                        warmup=args.warmup,
+                        duration=args.duration,
+                        server_pid=server.pid,
+                    )
+                )
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(30)
+                results[name].append(result)
+                print(
+                    f"round {round_number} {name:<6}{result.rate:>9.0f} msg/s"
+                    f"  p50 {result.percentile_ms(0.5):6.2f} ms"
+                    f"  p99 {result.percentile_ms(0.99):6.2f} ms"
+                    f"  server CPU {result.server_cpu / result.seconds:4.0%}"
+                    f"  client CPU {result.client_cpu / result.seconds:4.0%}",
+                    flush=True,
+                )
+                time.sleep(0.5)  # let the server finish closing the connections
+    finally:
+        stop_server(server)
+    report(results)
+
+
+if __name__ == "__main__":
+    main()

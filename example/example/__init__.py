@@ -1,0 +1,1 @@
+"""The example site of django_websocket: ``python3 tasks.py example``."""

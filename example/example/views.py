@@ -1,0 +1,71 @@
+"""Views of the example site.
+
+The first two blocks are the examples of the original django-websocket README, copied
+verbatim (imports included); the rest shows an async view, ``login_required`` on a
+WebSocket view, and the page that talks to them all.
+"""
+
+# The README's code keeps its own imports and quoting, so it is left unformatted.
+# ruff: noqa: E402, I001
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+# fmt: off
+# --- From the README: "Receive one message from the client, send that message back to
+# the client and close the connection (by returning from the view)". ---
+
+from django_websocket import require_websocket
+
+@require_websocket
+def echo_once(request):
+    message = request.websocket.wait()
+    request.websocket.send(message)
+
+
+# --- From the README: "Send websocket messages from the client as lowercase and provide
+# same functionallity for normal GET requests". ---
+
+from django.http import HttpResponse
+from django_websocket import accept_websocket
+
+def modify_message(message):
+    return message.lower()
+
+@accept_websocket
+def lower_case(request):
+    if not request.is_websocket():
+        message = request.GET['message']
+        message = modify_message(message)
+        return HttpResponse(message)
+    else:
+        for message in request.websocket:
+            message = modify_message(message)
+            request.websocket.send(message)
+
+
+# fmt: on
+
+
+@require_websocket
+async def async_echo(request):
+    """Echo every message until the client closes: an async view, methods awaited."""
+    async for message in request.websocket:
+        await request.websocket.send(message)
+
+
+@login_required
+@require_websocket
+def whoami(request):
+    """Send the logged-in user's name.
+
+    For an anonymous user ``login_required`` returns a redirect before the view touches
+    the socket, so the handshake is denied with that HTTP response (the browser only
+    sees an error and close code 1006).
+    """
+    request.websocket.send(request.user.username)
+
+
+def index(request):
+    """The page with the JavaScript client."""
+    return render(request, "index.html")

@@ -1,0 +1,147 @@
+"""Fixtures that start a real uvicorn serving the test project, on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from websockets.sync import client as websockets_client
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running server process and how to reach it."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+        """GET over plain HTTP; return status, headers and body (errors included)."""
+        request = urllib.request.Request(self.http + path, headers=headers or {})
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=10) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def login(self) -> str:
+        """Log a user in over HTTP; return the ``Cookie`` header that carries its session."""
+        request = urllib.request.Request(self.http + "/make_user/")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            cookies = response.headers.get_all("Set-Cookie")
+        return "; ".join(cookie.split(";")[0] for cookie in cookies)
+
+    def events(self) -> list[dict]:
+        """Return what views recorded since the last call, and forget it."""
+        return json.loads(self.get("/events/?clear=1")[2])
+
+    def wait_for_events(self, count: int, timeout: float = 5.0) -> list[dict]:
+        """Collect recorded events until ``count`` have arrived."""
+        collected: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while len(collected) < count and time.monotonic() < deadline:
+            collected += self.events()
+            time.sleep(0.05)
+        return collected
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+
+@contextlib.contextmanager
+def serve(tmp_path: Path, **settings_env: str) -> Iterator[Server]:
+    """Migrate a fresh database and run uvicorn on the test project until exit."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.project.settings",
+        "TEST_DATABASE_NAME": str(tmp_path / "db.sqlite3"),
+        "PYTHONUNBUFFERED": "1",
+        **settings_env,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"],
+        cwd=ROOT, env=env, check=True,
+    )
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tests.project.asgi:application",
+             "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
+             "--lifespan", "on"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    server = Server(port, process, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{server.log()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start:\n{server.log()}")
+            time.sleep(0.05)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def no_redirects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the websockets client treat a redirect as a refusal instead of following it."""
+    monkeypatch.setattr(websockets_client.reconnect, "process_redirect", lambda self, exc: exc)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The test project on uvicorn with default settings."""
+    with serve(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def server_with_middleware(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The test project with WebSocketMiddleware in MIDDLEWARE."""
+    with serve(tmp_path_factory.mktemp("mw"), TEST_WEBSOCKET_MIDDLEWARE="1") as running:
+        yield running
