@@ -25,7 +25,9 @@ def _venv() -> Path:
     folder = ROOT / os.environ.get("VENV", ".venv")
     python = folder / "bin" / "python"
     stamp = folder / ".installed"
-    wanted = f"{sys.version}|{os.environ.get('DJANGO', '')}|{(ROOT / 'pyproject.toml').stat().st_mtime}"
+    wanted = (
+        f"{sys.version}|{os.environ.get('DJANGO', '')}|{(ROOT / 'pyproject.toml').stat().st_mtime}"
+    )
     if not python.exists():
         print(f"creating {folder.name} with Python {sys.version.split()[0]}", flush=True)
         venv.EnvBuilder(with_pip=True).create(folder)
@@ -56,8 +58,18 @@ def example(args: list[str]) -> None:
     python = str(_venv())
     env = {"PYTHONPATH": str(ROOT / "example")}
     _run(python, "example/manage.py", "migrate", "--noinput", env=env)
-    _run(python, "-m", "uvicorn", "example.asgi:application", "--ws", "websockets-sansio",
-         "--app-dir", "example", *(args or ["--host", "127.0.0.1", "--port", "8000"]), env=env)
+    _run(
+        python,
+        "-m",
+        "uvicorn",
+        "example.asgi:application",
+        "--ws",
+        "websockets-sansio",
+        "--app-dir",
+        "example",
+        *(args or ["--host", "127.0.0.1", "--port", "8000"]),
+        env=env,
+    )
 
 
 def bench(args: list[str]) -> None:

@@ -18,6 +18,7 @@ from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_as
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 
 from .conf import conf
@@ -115,7 +116,7 @@ class WebSocketHandler(ASGIHandler):
         for connection in list(self._connections):
             await connection.close(code, reason)
 
-    async def _end(self, connection: Connection, response: HttpResponse) -> None:
+    async def _end(self, connection: Connection, response: HttpResponseBase) -> None:
         # The view (or middleware) is done: close, or deny with the response.
         if connection.is_connecting:
             if isinstance(response, _ViewReturned):
@@ -126,7 +127,7 @@ class WebSocketHandler(ASGIHandler):
         failed = connection.failed or response.status_code >= 500
         await connection.close(1011 if failed else 1000)
 
-    async def _render(self, response: HttpResponse) -> tuple[int, list[Any], bytes]:
+    async def _render(self, response: HttpResponseBase) -> tuple[int, list[Any], bytes]:
         # Reuse Django's own encoding of a response (headers, cookies, streaming).
         events: list[Event] = []
 
@@ -179,9 +180,7 @@ class WebSocketHandler(ASGIHandler):
     ) -> Any:
         # Bound the threads that sync WebSocket views hold; past the bound, 503.
         if self._sync_views_running >= conf.MAX_SYNC_VIEWS:
-            return HttpResponse(
-                "Too many WebSocket connections; try again later.", status=503
-            )
+            return HttpResponse("Too many WebSocket connections; try again later.", status=503)
         self._sync_views_running += 1
         try:
             return await sync_to_async(view, thread_sensitive=True)(request, *args, **kwargs)

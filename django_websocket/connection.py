@@ -9,6 +9,7 @@ awaits them directly. Every rule lives here once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from .inbox import Inbox, Message
@@ -39,9 +40,7 @@ class Connection:
         """Whether the handshake is still undecided."""
         return self.state.state is State.CONNECTING
 
-    async def accept(
-        self, subprotocol: str | None = None, headers: Sequence[Header] = ()
-    ) -> None:
+    async def accept(self, subprotocol: str | None = None, headers: Sequence[Header] = ()) -> None:
         """Complete the handshake and start reading messages."""
         chosen = self.state.accept(subprotocol)
         await self.transport.accept(chosen, headers)
@@ -87,10 +86,8 @@ class Connection:
         self.inbox.finish()
         if self._reader is not None:
             self._reader.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-            except asyncio.CancelledError:
-                pass
 
     async def _read(self) -> None:
         # Pull from the server only while the inbox has room: backpressure.

@@ -15,7 +15,9 @@ from .exceptions import ConnectionClosed, WebSocketError
 __all__ = ["ConnectionState", "State", "choose_subprotocol", "validate_close"]
 
 # Codes an application may put in a close frame (RFC 6455 §7.4, IANA registry).
-_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+_SENDABLE_CODES = frozenset(
+    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+)
 _MAX_REASON_BYTES = 123
 
 
@@ -67,9 +69,7 @@ class ConnectionState:
         if self.state is not State.CONNECTING:
             raise WebSocketError(f"cannot accept a handshake in state {self.state.name}")
         if subprotocol is None:
-            subprotocol = choose_subprotocol(
-                self.offered_subprotocols, self.preferred_subprotocols
-            )
+            subprotocol = choose_subprotocol(self.offered_subprotocols, self.preferred_subprotocols)
         elif subprotocol not in self.offered_subprotocols:
             raise ValueError(
                 f"subprotocol {subprotocol!r} was not offered by the client "

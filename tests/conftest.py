@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from websockets.sync import client as websockets_client
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -95,16 +94,32 @@ def serve(tmp_path: Path, **settings_env: str) -> Iterator[Server]:
     }
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"],
-        cwd=ROOT, env=env, check=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.project.asgi:application",
-             "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
-             "--lifespan", "on"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.project.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ws",
+                "websockets-sansio",
+                "--lifespan",
+                "on",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = Server(port, process, log_path)
     try:

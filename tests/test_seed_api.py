@@ -47,9 +47,11 @@ def test_unmarked_view_refuses_the_handshake_with_400(server: Server) -> None:
 
 
 def test_accept_all_opens_unmarked_views(tmp_path) -> None:
-    with serve(tmp_path, TEST_WEBSOCKET_ACCEPT_ALL="1") as server:
-        with connect(f"{server.ws}/unmarked/") as ws:
-            assert ws.recv(timeout=5) == "unmarked view reached"
+    with (
+        serve(tmp_path, TEST_WEBSOCKET_ACCEPT_ALL="1") as server,
+        connect(f"{server.ws}/unmarked/") as ws,
+    ):
+        assert ws.recv(timeout=5) == "unmarked view reached"
 
 
 def test_websocket_request_has_is_websocket_true_and_a_websocket(server: Server) -> None:

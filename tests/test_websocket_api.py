@@ -55,9 +55,8 @@ def test_send_json_and_wait_json_round_trip(server: Server) -> None:
 def test_close_sends_code_and_reason(server: Server, code: int, reason: str) -> None:
     server.events()
     query = urllib.parse.urlencode({"code": code, "reason": reason})
-    with connect(f"{server.ws}/close_with/?{query}") as ws:
-        with pytest.raises(ConnectionClosed):
-            ws.recv(timeout=5)
+    with connect(f"{server.ws}/close_with/?{query}") as ws, pytest.raises(ConnectionClosed):
+        ws.recv(timeout=5)
     assert (ws.close_code, ws.close_reason) == (code, reason)
     [event] = server.wait_for_events(1)
     assert event == {"view": "close_with", "closed": True, "code": code}
@@ -77,9 +76,8 @@ def test_view_returning_closes_with_1000(server: Server) -> None:
 
 
 def test_view_returning_untouched_accepts_and_closes_with_1000(server: Server) -> None:
-    with connect(f"{server.ws}/returns_untouched/") as ws:
-        with pytest.raises(ConnectionClosed):
-            ws.recv(timeout=5)
+    with connect(f"{server.ws}/returns_untouched/") as ws, pytest.raises(ConnectionClosed):
+        ws.recv(timeout=5)
     assert ws.close_code == 1000
 
 
@@ -90,10 +88,18 @@ def test_client_going_away_ends_wait_and_send_raises_quietly(server: Server) -> 
         assert ws.recv(timeout=5) == "ready"
         ws.close(4002, "leaving")
     events = server.wait_for_events(2)
-    assert events[0] == {"view": "client_goes_away", "wait": None, "closed": True,
-                         "code": 4002, "reason": "leaving"}
-    assert events[1] == {"view": "client_goes_away", "send_raised": "ConnectionClosedError",
-                         "code": 4002}
+    assert events[0] == {
+        "view": "client_goes_away",
+        "wait": None,
+        "closed": True,
+        "code": 4002,
+        "reason": "leaving",
+    }
+    assert events[1] == {
+        "view": "client_goes_away",
+        "send_raised": "ConnectionClosedError",
+        "code": 4002,
+    }
     time.sleep(0.2)
     new_log = server.log()[log_before:]
     assert "Traceback" not in new_log  # the escaping ConnectionClosed is not an error
@@ -118,8 +124,13 @@ def test_async_view_gets_the_same_methods_awaited(server: Server) -> None:
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
     assert report == {
-        "first": "first", "counted": {"count": 1, "has": True}, "second": "second",
-        "nothing": None, "timed_out": True, "json": [1, "x"], "subprotocol": "proto.a",
+        "first": "first",
+        "counted": {"count": 1, "has": True},
+        "second": "second",
+        "nothing": None,
+        "timed_out": True,
+        "json": [1, "x"],
+        "subprotocol": "proto.a",
         "kind": "AsyncWebSocket",
     }
     assert (ws.close_code, ws.close_reason) == (4001, "async done")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from ..exceptions import ConnectionClosed
@@ -11,7 +12,7 @@ from .base import Closed, Header
 __all__ = ["ASGITransport"]
 
 Scope = dict[str, Any]
-Event = dict[str, Any]
+Event = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Event]]
 Send = Callable[[Event], Awaitable[None]]
 
@@ -76,7 +77,7 @@ class ASGITransport:
 
     async def send(self, message: str | bytes) -> None:
         """Send ``websocket.send``; a server error on a dead socket is ConnectionClosed."""
-        event: Event = {"type": "websocket.send"}
+        event: dict[str, Any] = {"type": "websocket.send"}
         event["text" if isinstance(message, str) else "bytes"] = message
         try:
             await self._send(event)
@@ -85,7 +86,5 @@ class ASGITransport:
 
     async def close(self, code: int, reason: str) -> None:
         """Send ``websocket.close``."""
-        try:
+        with contextlib.suppress(OSError):  # already gone: nothing to close
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        except OSError:
-            pass  # already gone: nothing to close

@@ -16,7 +16,6 @@ from django_websocket import ConnectionClosed, accept_websocket, require_websock
 
 # --- The seed README's examples, copied as they are. ---------------------------------
 # fmt: off
-# ruff: noqa: Q000
 
 @require_websocket
 def echo_once(request):
@@ -201,8 +200,13 @@ def client_goes_away(request):
     ws = request.websocket
     ws.send("ready")
     seen = ws.wait()
-    record(view="client_goes_away", wait=seen, closed=ws.closed, code=ws.close_code,
-           reason=ws.close_reason)
+    record(
+        view="client_goes_away",
+        wait=seen,
+        closed=ws.closed,
+        code=ws.close_code,
+        reason=ws.close_reason,
+    )
     try:
         ws.send("too late")
     except ConnectionClosed as exc:
@@ -290,11 +294,18 @@ async def async_api(request):
     except TimeoutError:
         timed_out = True
     data = await ws.wait_json()
-    await ws.send_json({
-        "first": first, "counted": counted, "second": second, "nothing": nothing,
-        "timed_out": timed_out, "json": data, "subprotocol": ws.subprotocol,
-        "kind": type(ws).__name__,
-    })
+    await ws.send_json(
+        {
+            "first": first,
+            "counted": counted,
+            "second": second,
+            "nothing": nothing,
+            "timed_out": timed_out,
+            "json": data,
+            "subprotocol": ws.subprotocol,
+            "kind": type(ws).__name__,
+        }
+    )
     await ws.send(b"\x00binary")
     await ws.close(4001, "async done")
 
