@@ -1,0 +1,89 @@
+"""The ASGI transport's translation of events, checked against recorded ASGI calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from django_websocket import ConnectionClosed
+from django_websocket.transports import Closed
+from django_websocket.transports.asgi import ASGITransport
+
+
+class Recorder:
+    """An ASGI server's two callables, recording what the app sends."""
+
+    def __init__(self, incoming: list[dict[str, Any]] | None = None) -> None:
+        self.sent: list[Any] = []
+        self.incoming = list(incoming or [])
+
+    async def receive(self) -> dict[str, Any]:
+        return self.incoming.pop(0)
+
+    async def send(self, event: Any) -> None:
+        self.sent.append(event)
+
+
+def transport(recorder: Recorder, **scope: Any) -> ASGITransport:
+    return ASGITransport({"type": "websocket", **scope}, recorder.receive, recorder.send)
+
+
+def test_subprotocols_are_split_when_a_server_passes_the_raw_header() -> None:
+    assert transport(Recorder(), subprotocols=["a, b", "c"]).subprotocols == ["a", "b", "c"]
+    assert transport(Recorder()).subprotocols == []
+
+
+async def test_deny_sends_the_response_where_the_server_supports_it() -> None:
+    recorder = Recorder()
+    await transport(recorder, extensions={"websocket.http.response": {}}).deny(
+        418, [(b"x", b"y")], b"body"
+    )
+    assert recorder.sent == [
+        {"type": "websocket.http.response.start", "status": 418, "headers": [(b"x", b"y")]},
+        {"type": "websocket.http.response.body", "body": b"body"},
+    ]
+
+
+async def test_deny_closes_where_the_server_has_no_response_extension() -> None:
+    recorder = Recorder()
+    await transport(recorder).deny(418, [], b"body")
+    assert recorder.sent == [{"type": "websocket.close", "code": 1000}]
+
+
+async def test_receive_translates_text_bytes_and_disconnect() -> None:
+    recorder = Recorder(
+        [
+            {"type": "websocket.receive", "text": "hi"},
+            {"type": "websocket.receive", "bytes": b"\x01", "text": None},
+            {"type": "websocket.disconnect", "code": 4000, "reason": "done"},
+        ]
+    )
+    ws = transport(recorder)
+    assert [await ws.receive(), await ws.receive(), await ws.receive()] == [
+        "hi",
+        b"\x01",
+        Closed(4000, "done"),
+    ]
+
+
+async def test_send_picks_text_or_bytes() -> None:
+    recorder = Recorder()
+    ws = transport(recorder)
+    await ws.send("t")
+    await ws.send(b"b")
+    assert recorder.sent == [
+        {"type": "websocket.send", "text": "t"},
+        {"type": "websocket.send", "bytes": b"b"},
+    ]
+
+
+async def test_send_on_a_dead_connection_raises_connection_closed() -> None:
+    async def broken_send(event: Any) -> None:
+        raise OSError("gone")
+
+    ws = ASGITransport({"type": "websocket"}, Recorder().receive, broken_send)
+    with pytest.raises(ConnectionClosed) as caught:
+        await ws.send("x")
+    assert caught.value.code == 1006
+    await ws.close(1000, "")  # closing a dead connection is not an error
