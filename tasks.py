@@ -41,7 +41,10 @@ def _venv() -> Path:
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> None:
-    result = subprocess.run(args, cwd=ROOT, env={**os.environ, **(env or {})})
+    try:
+        result = subprocess.run(args, cwd=ROOT, env={**os.environ, **(env or {})})
+    except KeyboardInterrupt:  # Ctrl+C stops the server: not an error
+        sys.exit(130)
     if result.returncode:
         sys.exit(result.returncode)
 

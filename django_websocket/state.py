@@ -87,10 +87,12 @@ class ConnectionState:
 
     def check_send(self, message: str | bytes) -> None:
         """Raise unless ``message`` can be sent now (the caller has accepted first)."""
-        if not isinstance(message, (str, bytes)):
-            raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
+        # Closed first: ``send(ws.wait())`` after the client left is ConnectionClosed
+        # (a quiet end), not a TypeError about the ``None`` that wait() returned.
         if self.state is State.CLOSED:
             raise self.closed_error()
+        if not isinstance(message, (str, bytes)):
+            raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
 
     def close(self, code: int, reason: str) -> bool:
         """Move from OPEN to CLOSED; return whether a close frame must be sent.

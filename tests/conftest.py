@@ -83,47 +83,18 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @contextlib.contextmanager
-def serve(tmp_path: Path, **settings_env: str) -> Iterator[Server]:
-    """Migrate a fresh database and run uvicorn on the test project until exit."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.project.settings",
-        "TEST_DATABASE_NAME": str(tmp_path / "db.sqlite3"),
-        "PYTHONUNBUFFERED": "1",
-        **settings_env,
-    }
-    subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+def run_uvicorn(app: str, env: dict[str, str], log_path: Path, *args: str) -> Iterator[Server]:
+    """Run ``uvicorn app`` on a free loopback port until exit; output goes to ``log_path``."""
     port = free_port()
-    log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.project.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ws",
-                "websockets-sansio",
-                "--lifespan",
-                "on",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+             "--ws", "websockets-sansio", *args],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     server = Server(port, process, log_path)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{server.log()}")
@@ -140,6 +111,26 @@ def serve(tmp_path: Path, **settings_env: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def serve(tmp_path: Path, **settings_env: str) -> Iterator[Server]:
+    """Migrate a fresh database and serve the test project with uvicorn until exit."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.project.settings",
+        "TEST_DATABASE_NAME": str(tmp_path / "db.sqlite3"),
+        "PYTHONUNBUFFERED": "1",
+        **settings_env,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"],
+        cwd=ROOT, env=env, check=True,
+    )  # fmt: skip
+    with run_uvicorn(
+        "tests.project.asgi:application", env, tmp_path / "server.log", "--lifespan", "on"
+    ) as server:
+        yield server
 
 
 @pytest.fixture

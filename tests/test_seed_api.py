@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
@@ -18,6 +19,18 @@ def test_echo_once_sends_one_message_back_then_closes_1000(server: Server) -> No
         with pytest.raises(ConnectionClosedOK):
             ws.recv(timeout=5)
         assert ws.close_code == 1000
+
+
+def test_echo_once_ends_quietly_when_the_client_leaves_without_a_message(
+    server: Server,
+) -> None:
+    log_before = len(server.log())
+    with connect(f"{server.ws}/echo_once/") as ws:
+        ws.close()
+    time.sleep(0.3)
+    new_log = server.log()[log_before:]
+    assert "/echo_once/" in new_log  # the connection was served...
+    assert "Error" not in new_log  # ...and wait() -> None, send(None) ended it quietly
 
 
 def test_lower_case_over_websocket_lowercases_every_message(server: Server) -> None:

@@ -77,6 +77,14 @@ def test_check_send_rejects_other_types_and_closed_connections() -> None:
     assert (caught.value.code, caught.value.reason) == (1001, "going")
 
 
+def test_check_send_on_a_closed_connection_is_connection_closed_whatever_the_message() -> None:
+    state = ConnectionState()
+    state.accept(None)
+    state.closed_by_peer(1000, "")
+    with pytest.raises(ConnectionClosedOK):
+        state.check_send(None)  # type: ignore[arg-type]
+
+
 def test_closed_by_peer_keeps_the_first_close() -> None:
     state = ConnectionState()
     state.accept(None)
