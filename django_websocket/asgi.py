@@ -17,13 +17,19 @@ import django
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+)
 from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 
 from .conf import conf
 from .connection import Connection
 from .exceptions import ConnectionClosed
+from .origin import origin_allowed
 from .request import attach_websocket
 from .transports.asgi import ASGITransport, Event, Receive, Scope, Send
 from .websocket import AsyncWebSocket, WebSocket
@@ -92,7 +98,11 @@ class WebSocketHandler(ASGIHandler):
         """Run one connection from ``websocket.connect`` to its close."""
         if (await receive())["type"] != "websocket.connect":
             return
-        connection = Connection(ASGITransport(scope, receive, send), max_queue=conf.MAX_QUEUE)
+        connection = Connection(
+            ASGITransport(scope, receive, send),
+            max_queue=conf.MAX_QUEUE,
+            max_size=conf.MAX_MESSAGE_SIZE,
+        )
         set_script_prefix(get_script_prefix(scope))
         await signals.request_started.asend(sender=self.__class__, scope=scope)
         request, response = self.create_request(_as_http_scope(scope), io.BytesIO())
@@ -159,6 +169,10 @@ class WebSocketHandler(ASGIHandler):
         async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             if not (getattr(view, "accept_websocket", False) or conf.ACCEPT_ALL):
                 return HttpResponseBadRequest("This URL does not accept WebSocket connections.")
+            check_origin = getattr(view, "websocket_check_origin", conf.CHECK_ORIGIN)
+            if check_origin and not origin_allowed(request):
+                return HttpResponseForbidden("Cross-origin WebSocket handshake refused.")
+            connection.idle_timeout = getattr(view, "websocket_idle_timeout", conf.IDLE_TIMEOUT)
             front_end = AsyncWebSocket if is_async else WebSocket
             attach_websocket(request, front_end(connection))
             try:

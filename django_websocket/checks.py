@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-__all__ = ["E001", "E002", "check_settings", "register"]
+__all__ = ["E001", "E002", "W002", "W003", "check_deploy", "check_settings", "register"]
 
 E001 = checks.Error(
     "WEBSOCKET_MAX_SYNC_VIEWS must be a positive integer.",
@@ -18,6 +18,18 @@ E002 = checks.Error(
     "WEBSOCKET_MAX_QUEUE must be a positive integer.",
     hint="It bounds the unread messages buffered per connection (default 32).",
     id="django_websocket.E002",
+)
+
+W002 = checks.Warning(
+    "WEBSOCKET_ACCEPT_ALL is on: every view accepts WebSocket handshakes.",
+    hint="Mark the WebSocket views with @accept_websocket or @require_websocket instead.",
+    id="django_websocket.W002",
+)
+W003 = checks.Warning(
+    "WEBSOCKET_CHECK_ORIGIN is off: any web site can open WebSockets with your users' "
+    "cookies (cross-site WebSocket hijacking).",
+    hint="Leave the check on; list other sites in WEBSOCKET_ALLOWED_ORIGINS.",
+    id="django_websocket.W003",
 )
 
 
@@ -35,6 +47,17 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     return errors
 
 
+def check_deploy(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn about settings that are risky on a public site (``check --deploy``)."""
+    warnings: list[checks.CheckMessage] = []
+    if getattr(settings, "WEBSOCKET_ACCEPT_ALL", False):
+        warnings.append(W002)
+    if not getattr(settings, "WEBSOCKET_CHECK_ORIGIN", True):
+        warnings.append(W003)
+    return warnings
+
+
 def register() -> None:
     """Register the checks with Django (called from ``AppConfig.ready``)."""
     checks.register(check_settings)
+    checks.register(check_deploy, checks.Tags.security, deploy=True)

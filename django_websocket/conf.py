@@ -5,9 +5,13 @@ Every setting is read from ``django.conf.settings`` when it is used, never at im
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 
-__all__ = ["conf"]
+__all__ = ["DEFAULT_GROUPS", "conf"]
+
+DEFAULT_GROUPS: dict[str, Any] = {"BACKEND": "django_websocket.groups.memory.MemoryBackend"}
 
 
 class _Settings:
@@ -24,9 +28,47 @@ class _Settings:
         return int(getattr(settings, "WEBSOCKET_MAX_SYNC_VIEWS", 200))
 
     @property
+    def CHECK_ORIGIN(self) -> bool:
+        """``WEBSOCKET_CHECK_ORIGIN``: refuse cross-site handshakes with 403 (on by default)."""
+        return bool(getattr(settings, "WEBSOCKET_CHECK_ORIGIN", True))
+
+    @property
+    def ALLOWED_ORIGINS(self) -> list[str]:
+        """``WEBSOCKET_ALLOWED_ORIGINS``: more origins that may connect (``"*"``: any)."""
+        return list(getattr(settings, "WEBSOCKET_ALLOWED_ORIGINS", []))
+
+    @property
+    def MAX_MESSAGE_SIZE(self) -> int:
+        """``WEBSOCKET_MAX_MESSAGE_SIZE``: bytes in one incoming message; past it, 1009."""
+        return int(getattr(settings, "WEBSOCKET_MAX_MESSAGE_SIZE", 1024 * 1024))
+
+    @property
+    def IDLE_TIMEOUT(self) -> float | None:
+        """``WEBSOCKET_IDLE_TIMEOUT``: seconds without a message before closing; ``None``."""
+        value = getattr(settings, "WEBSOCKET_IDLE_TIMEOUT", None)
+        return None if value is None else float(value)
+
+    @property
     def MAX_QUEUE(self) -> int:
         """``WEBSOCKET_MAX_QUEUE``: unread incoming messages buffered per connection."""
         return int(getattr(settings, "WEBSOCKET_MAX_QUEUE", 32))
+
+    @property
+    def GROUPS(self) -> dict[str, Any]:
+        """``WEBSOCKET_GROUPS``: the groups backend, configured like ``CACHES["default"]``."""
+        return dict(getattr(settings, "WEBSOCKET_GROUPS", None) or DEFAULT_GROUPS)
+
+    @property
+    def GROUP_BUFFER(self) -> int:
+        """``WEBSOCKET_GROUP_BUFFER``: broadcast messages buffered per socket before the
+        slow-client policy applies."""
+        return int(getattr(settings, "WEBSOCKET_GROUP_BUFFER", 64))
+
+    @property
+    def SLOW_CLIENT(self) -> str:
+        """``WEBSOCKET_SLOW_CLIENT``: ``"drop"`` or ``"close"`` (1013) when a socket's
+        broadcast buffer is full."""
+        return str(getattr(settings, "WEBSOCKET_SLOW_CLIENT", "drop"))
 
 
 conf = _Settings()

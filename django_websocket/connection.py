@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .inbox import Inbox, Message
 from .state import ConnectionState, State, validate_close
@@ -25,15 +25,32 @@ class Connection:
     Args:
         transport: carries frames to and from the client.
         max_queue: unread incoming messages to buffer before pushing back.
+        max_size: bytes in one incoming message; a larger one closes with 1009.
     """
 
-    def __init__(self, transport: Transport, *, max_queue: int) -> None:
+    def __init__(self, transport: Transport, *, max_queue: int, max_size: int) -> None:
         self.loop = asyncio.get_running_loop()
         self.transport = transport
         self.state = ConnectionState(transport.subprotocols)
         self.inbox = Inbox(max_queue, self.loop)
+        self.max_size = max_size
+        self.idle_timeout: float | None = None  # seconds without a client message
         self.failed = False  # the view raised after the handshake
         self._reader: asyncio.Task[None] | None = None
+        self._close_hooks: list[Callable[[], None]] = []
+
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` once, on the loop, when the connection closes or the view ends.
+
+        It runs on our close, the client's close or disconnect, and :meth:`stop`,
+        whichever comes first (groups use it to drop the socket's memberships).
+        """
+        self._close_hooks.append(hook)
+
+    def _run_close_hooks(self) -> None:
+        hooks, self._close_hooks = self._close_hooks, []
+        for hook in hooks:
+            hook()
 
     @property
     def is_connecting(self) -> bool:
@@ -79,11 +96,13 @@ class Connection:
             await self.deny(403, [], b"")
         elif self.state.close(code, reason):
             self.inbox.finish()
+            self._run_close_hooks()
             await self.transport.close(code, reason)
 
     async def stop(self) -> None:
         """Stop the reader task. Call once the view has returned."""
         self.inbox.finish()
+        self._run_close_hooks()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -93,9 +112,27 @@ class Connection:
         # Pull from the server only while the inbox has room: backpressure.
         while True:
             await self.inbox.wait_for_room()
-            message = await self.transport.receive()
+            try:
+                if self.idle_timeout is None:
+                    message = await self.transport.receive()
+                else:
+                    message = await asyncio.wait_for(self.transport.receive(), self.idle_timeout)
+            except asyncio.TimeoutError:
+                await self.close(1000, "idle timeout")
+                return
             if isinstance(message, Closed):
                 self.state.closed_by_peer(message.code, message.reason)
                 self.inbox.finish()
+                self._run_close_hooks()
+                return
+            if _too_big(message, self.max_size):
+                await self.close(1009, "message too big")
                 return
             self.inbox.put(message)
+
+
+def _too_big(message: Message, limit: int) -> bool:
+    # A str counts in UTF-8 bytes; encode only when its length cannot decide.
+    if isinstance(message, bytes) or len(message) > limit or len(message) * 4 <= limit:
+        return len(message) > limit
+    return len(message.encode()) > limit

@@ -23,36 +23,70 @@ View = TypeVar("View", bound=Callable[..., Any])
 @overload
 def accept_websocket(view: View, /) -> View: ...
 @overload
-def accept_websocket(*, subprotocols: Sequence[str] = ()) -> Callable[[View], View]: ...
 def accept_websocket(
-    view: View | None = None, /, *, subprotocols: Sequence[str] = ()
+    *,
+    subprotocols: Sequence[str] = (),
+    check_origin: bool | None = None,
+    idle_timeout: float | None = None,
+) -> Callable[[View], View]: ...
+def accept_websocket(
+    view: View | None = None,
+    /,
+    *,
+    subprotocols: Sequence[str] = (),
+    check_origin: bool | None = None,
+    idle_timeout: float | None = None,
 ) -> View | Callable[[View], View]:
     """Let a view serve WebSocket handshakes as well as plain HTTP requests.
 
     Args:
         subprotocols: the subprotocols this view speaks, best first. On accept the first
             one the client also offered is chosen; none in common means no subprotocol.
+        check_origin: ``False`` lets handshakes from any ``Origin`` reach this view;
+            ``None`` follows ``WEBSOCKET_CHECK_ORIGIN``.
+        idle_timeout: seconds without a message from the client before the connection is
+            closed (1000, "idle timeout"); ``None`` follows ``WEBSOCKET_IDLE_TIMEOUT``.
     """
-    if view is None:
-        return functools.partial(_mark, required=False, subprotocols=subprotocols)
-    return _mark(view, required=False, subprotocols=subprotocols)
+    mark = functools.partial(
+        _mark,
+        required=False,
+        subprotocols=subprotocols,
+        check_origin=check_origin,
+        idle_timeout=idle_timeout,
+    )
+    return mark if view is None else mark(view)
 
 
 @overload
 def require_websocket(view: View, /) -> View: ...
 @overload
-def require_websocket(*, subprotocols: Sequence[str] = ()) -> Callable[[View], View]: ...
 def require_websocket(
-    view: View | None = None, /, *, subprotocols: Sequence[str] = ()
+    *,
+    subprotocols: Sequence[str] = (),
+    check_origin: bool | None = None,
+    idle_timeout: float | None = None,
+) -> Callable[[View], View]: ...
+def require_websocket(
+    view: View | None = None,
+    /,
+    *,
+    subprotocols: Sequence[str] = (),
+    check_origin: bool | None = None,
+    idle_timeout: float | None = None,
 ) -> View | Callable[[View], View]:
     """Let a view serve only WebSocket handshakes; plain HTTP gets 426 Upgrade Required.
 
     Args:
-        subprotocols: as for :func:`accept_websocket`.
+        subprotocols, check_origin, idle_timeout: as for :func:`accept_websocket`.
     """
-    if view is None:
-        return functools.partial(_mark, required=True, subprotocols=subprotocols)
-    return _mark(view, required=True, subprotocols=subprotocols)
+    mark = functools.partial(
+        _mark,
+        required=True,
+        subprotocols=subprotocols,
+        check_origin=check_origin,
+        idle_timeout=idle_timeout,
+    )
+    return mark if view is None else mark(view)
 
 
 def _upgrade_required() -> HttpResponse:
@@ -62,7 +96,14 @@ def _upgrade_required() -> HttpResponse:
     return response
 
 
-def _mark(view: View, *, required: bool, subprotocols: Sequence[str]) -> View:
+def _mark(
+    view: View,
+    *,
+    required: bool,
+    subprotocols: Sequence[str],
+    check_origin: bool | None,
+    idle_timeout: float | None,
+) -> View:
     preferred = list(subprotocols)
 
     def prepare(request: HttpRequest) -> HttpResponse | None:
@@ -89,4 +130,9 @@ def _mark(view: View, *, required: bool, subprotocols: Sequence[str]) -> View:
 
     functools.update_wrapper(wrapper, view)
     wrapper.accept_websocket = True
+    # Read by the handler before the view runs; absent means "follow the settings".
+    if check_origin is not None:
+        wrapper.websocket_check_origin = check_origin
+    if idle_timeout is not None:
+        wrapper.websocket_idle_timeout = idle_timeout
     return wrapper  # type: ignore[no-any-return]

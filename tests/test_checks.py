@@ -6,7 +6,7 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from django_websocket.checks import E001, E002
+from django_websocket.checks import E001, E002, W002, W003
 
 
 def run_checks() -> list[checks.CheckMessage]:
@@ -26,3 +26,20 @@ def test_bad_max_sync_views_is_e001(value: object) -> None:
 def test_bad_max_queue_is_e002() -> None:
     with override_settings(WEBSOCKET_MAX_QUEUE=0):
         assert E002 in run_checks()
+
+
+def test_deploy_checks_are_quiet_by_default() -> None:
+    found = checks.run_checks(include_deployment_checks=True)
+    assert W002 not in found
+    assert W003 not in found
+
+
+def test_accept_all_warns_on_deploy_as_w002() -> None:
+    with override_settings(WEBSOCKET_ACCEPT_ALL=True):
+        assert W002 in checks.run_checks(include_deployment_checks=True)
+        assert W002 not in run_checks()  # only with --deploy
+
+
+def test_origin_check_off_warns_on_deploy_as_w003() -> None:
+    with override_settings(WEBSOCKET_CHECK_ORIGIN=False):
+        assert W003 in checks.run_checks(include_deployment_checks=True)

@@ -37,6 +37,11 @@ DATABASES = {
         "NAME": os.environ.get("TEST_DATABASE_NAME", str(BASE_DIR / "test.sqlite3")),
     }
 }
+CSRF_TRUSTED_ORIGINS = ["https://trusted.example", "https://*.corp.example"]
+if os.environ.get("TEST_WEBSOCKET_ALLOWED_ORIGINS"):
+    WEBSOCKET_ALLOWED_ORIGINS = os.environ["TEST_WEBSOCKET_ALLOWED_ORIGINS"].split(",")
+if os.environ.get("TEST_WEBSOCKET_MAX_MESSAGE_SIZE"):
+    WEBSOCKET_MAX_MESSAGE_SIZE = int(os.environ["TEST_WEBSOCKET_MAX_MESSAGE_SIZE"])
 LOGIN_URL = "/login/"
 LOGGING = {
     "version": 1,

@@ -40,3 +40,6 @@ urlpatterns = [
         "http_ok/",
     ]
 ] + [path("private/echo/", views.async_echo)]
+urlpatterns += [
+    path(f"{name}/", getattr(views, name)) for name in ["any_origin", "idle", "size_report"]
+]

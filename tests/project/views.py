@@ -331,3 +331,28 @@ async def async_deny(request):
 @csrf_exempt
 def http_ok(request):
     return HttpResponse("plain http")
+
+
+# --- Safe defaults. -----------------------------------------------------------------
+
+
+@require_websocket(check_origin=False)
+def any_origin(request):
+    request.websocket.send("any origin welcome")
+
+
+@require_websocket(idle_timeout=0.5)
+def idle(request):
+    ws = request.websocket
+    for message in ws:
+        ws.send(message)
+    record(view="idle", code=ws.close_code, reason=ws.close_reason)
+
+
+@require_websocket
+def size_report(request):
+    """Echo sizes until the connection closes; record how it closed."""
+    ws = request.websocket
+    for message in ws:
+        ws.send(str(len(message)))
+    record(view="size_report", code=ws.close_code, reason=ws.close_reason)
