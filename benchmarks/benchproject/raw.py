@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from django_websocket.transports.asgi import Receive, Scope, Send
 
-Scope = dict[str, Any]
-Event = dict[str, Any]
-Receive = Callable[[], Awaitable[Event]]
-Send = Callable[[Event], Awaitable[None]]
+__all__ = ["Receive", "Scope", "Send", "echo"]
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
