@@ -35,6 +35,8 @@ class Connection:
         self.inbox = Inbox(max_queue, self.loop)
         self.max_size = max_size
         self.idle_timeout: float | None = None  # seconds without a client message
+        self._last_message_at = 0.0
+        self._idle_close: asyncio.Task[None] | None = None
         self.failed = False  # the view raised after the handshake
         self._reader: asyncio.Task[None] | None = None
         self._close_hooks: list[Callable[[], None]] = []
@@ -62,6 +64,20 @@ class Connection:
         chosen = self.state.accept(subprotocol)
         await self.transport.accept(chosen, headers)
         self._reader = self.loop.create_task(self._read())
+        if self.idle_timeout is not None:
+            self._last_message_at = self.loop.time()
+            self.loop.call_later(self.idle_timeout, self._check_idle)
+
+    def _check_idle(self) -> None:
+        # One timer per connection, re-armed as messages arrive: no cost per message.
+        # A full inbox means the view is behind, not the client idle.
+        if self.state.state is not State.OPEN or self.idle_timeout is None:
+            return
+        idle_for = self.loop.time() - self._last_message_at
+        if idle_for < self.idle_timeout or self.inbox.full:
+            self.loop.call_later(max(self.idle_timeout - idle_for, 0.05), self._check_idle)
+            return
+        self._idle_close = self.loop.create_task(self.close(1000, "idle timeout"))
 
     async def ensure_accepted(self) -> None:
         """Accept with the defaults if nothing has decided the handshake yet."""
@@ -112,14 +128,8 @@ class Connection:
         # Pull from the server only while the inbox has room: backpressure.
         while True:
             await self.inbox.wait_for_room()
-            try:
-                if self.idle_timeout is None:
-                    message = await self.transport.receive()
-                else:
-                    message = await asyncio.wait_for(self.transport.receive(), self.idle_timeout)
-            except asyncio.TimeoutError:
-                await self.close(1000, "idle timeout")
-                return
+            message = await self.transport.receive()
+            self._last_message_at = self.loop.time()
             if isinstance(message, Closed):
                 self.state.closed_by_peer(message.code, message.reason)
                 self.inbox.finish()

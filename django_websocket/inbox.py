@@ -42,6 +42,11 @@ class Inbox:
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def full(self) -> bool:
+        """Whether the reader must wait for the view to take a message."""
+        return len(self._items) >= self._maxsize
+
     # Producer side: called on the loop only.
 
     def put(self, message: Message) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -47,3 +49,12 @@ def test_idle_timeout_closes_a_silent_client(server: Server) -> None:
             ws.recv(timeout=10)  # nothing sent: closed after 0.5 s of silence
     assert (ws.close_code, ws.close_reason) == (1000, "idle timeout")
     assert server.wait_for_events(1) == [{"view": "idle", "code": 1000, "reason": "idle timeout"}]
+
+
+def test_idle_timeout_spares_a_client_that_keeps_talking(server: Server) -> None:
+    with connect(f"{server.ws}/idle/") as ws:
+        for n in range(8):  # 1.6 s of traffic against a 0.5 s idle timeout
+            ws.send(str(n))
+            assert ws.recv(timeout=5) == str(n)
+            time.sleep(0.2)
+        assert ws.close_code is None
