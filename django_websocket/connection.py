@@ -92,13 +92,15 @@ class Connection:
 
     async def send(self, message: str | bytes) -> None:
         """Send one message, accepting first if needed."""
-        await self.ensure_accepted()
+        if self.state.state is State.CONNECTING:  # ensure_accepted(), inlined: hot path
+            await self.accept()
         self.state.check_send(message)
         await self.transport.send(message)
 
     async def receive(self, timeout: float | None = None) -> Message | None:
         """Return the next message, accepting first if needed; ``None`` once closed."""
-        await self.ensure_accepted()
+        if self.state.state is State.CONNECTING:  # ensure_accepted(), inlined: hot path
+            await self.accept()
         return await self.inbox.get(timeout)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:

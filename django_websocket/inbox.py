@@ -33,6 +33,7 @@ class Inbox:
         self._items: deque[Message] = deque()
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)  # wakes blocking consumers
+        self._sleepers = 0  # threads waiting on _ready: notify only when there are some
         self._waiter: asyncio.Future[None] | None = None  # wakes the async consumer
         self._room = asyncio.Event()  # wakes the reader when a full buffer drains
         self._room.set()
@@ -69,7 +70,8 @@ class Inbox:
         await self._room.wait()
 
     def _wake(self) -> None:
-        self._ready.notify()
+        if self._sleepers:
+            self._ready.notify()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
@@ -92,7 +94,11 @@ class Inbox:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("no message arrived in time")
-                self._ready.wait(remaining)
+                self._sleepers += 1
+                try:
+                    self._ready.wait(remaining)
+                finally:
+                    self._sleepers -= 1
             return self._take()
 
     async def get(self, timeout: float | None = None) -> Message | None:
