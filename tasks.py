@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set-up and everyday commands; needs nothing but Python >= 3.10.
 
-    python3 tasks.py example   # run the example site on http://127.0.0.1:8000/
+    python3 tasks.py example   # the example site on http://127.0.0.1:8000/ (manage.py runserver)
     python3 tasks.py test      # lint, type-check and run the whole test suite
     python3 tasks.py bench     # run the echo benchmark
 
@@ -59,20 +59,8 @@ def test(args: list[str]) -> None:
 
 def example(args: list[str]) -> None:
     python = str(_venv())
-    env = {"PYTHONPATH": str(ROOT / "example")}
-    _run(python, "example/manage.py", "migrate", "--noinput", env=env)
-    _run(
-        python,
-        "-m",
-        "uvicorn",
-        "example.asgi:application",
-        "--ws",
-        "websockets-sansio",
-        "--app-dir",
-        "example",
-        *(args or ["--host", "127.0.0.1", "--port", "8000"]),
-        env=env,
-    )
+    _run(python, "example/manage.py", "migrate", "--noinput")
+    _run(python, "example/manage.py", "runserver", *(args or ["127.0.0.1:8000"]))
 
 
 def bench(args: list[str]) -> None:

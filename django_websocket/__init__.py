@@ -10,8 +10,10 @@ from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    GroupBackendError,
     WebSocketError,
 )
+from .groups import abroadcast, abroadcast_json, broadcast, broadcast_json
 from .websocket import AsyncWebSocket, WebSocket
 
 __all__ = [
@@ -19,8 +21,13 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "GroupBackendError",
     "WebSocket",
     "WebSocketError",
+    "abroadcast",
+    "abroadcast_json",
     "accept_websocket",
+    "broadcast",
+    "broadcast_json",
     "require_websocket",
 ]

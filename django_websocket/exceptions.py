@@ -3,9 +3,10 @@
 The class tree::
 
     WebSocketError
-    └── ConnectionClosed
-        ├── ConnectionClosedOK       (close code 1000 or 1001)
-        └── ConnectionClosedError    (any other code)
+    ├── ConnectionClosed
+    │   ├── ConnectionClosedOK       (close code 1000 or 1001)
+    │   └── ConnectionClosedError    (any other code)
+    └── GroupBackendError            (the groups backend cannot reach its broker)
 
 A view may let :class:`ConnectionClosed` escape: the library ends the connection quietly,
 with nothing logged.
@@ -17,6 +18,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "GroupBackendError",
     "WebSocketError",
 ]
 
@@ -53,3 +55,11 @@ class ConnectionClosedOK(ConnectionClosed):
 
 class ConnectionClosedError(ConnectionClosed):
     """The connection closed with an error code, or dropped."""
+
+
+class GroupBackendError(WebSocketError):
+    """The groups backend could not reach its broker (Redis) in time.
+
+    Raised by ``broadcast``/``abroadcast`` and by ``join`` when the message or the
+    subscription could not be handed to the broker; nothing was delivered remotely.
+    """

@@ -21,6 +21,7 @@ from django.db import close_old_connections
 
 from .connection import Connection
 from .exceptions import WebSocketError
+from .groups import get_backend
 from .inbox import Message
 from .state import State
 from .transports.base import Header
@@ -146,6 +147,23 @@ class WebSocket(_BaseWebSocket):
         """
         self._call(self._connection.close(code, reason))
 
+    def join(self, group: str) -> None:
+        """Add this socket to ``group``, accepting the handshake first if needed.
+
+        Messages broadcast to the group are sent to it from then on, until it leaves or
+        closes (a closed socket leaves all its groups by itself). Joining twice is a no-op.
+
+        Raises:
+            ValueError: ``group`` is not a valid group name.
+            ConnectionClosed: the connection is closed.
+            GroupBackendError: the backend's broker did not confirm in time.
+        """
+        self._call(get_backend().join(group, self._connection))
+
+    def leave(self, group: str) -> None:
+        """Remove this socket from ``group``; nothing happens if it is not a member."""
+        self._call(get_backend().leave(group, self._connection))
+
     def __iter__(self) -> Iterator[Message]:
         """Yield every message until the connection closes."""
         while (message := self.wait()) is not None:
@@ -192,6 +210,14 @@ class AsyncWebSocket(_BaseWebSocket):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (before the handshake: refuse it with 403)."""
         await self._connection.close(code, reason)
+
+    async def join(self, group: str) -> None:
+        """Add this socket to ``group``; see :meth:`WebSocket.join`."""
+        await get_backend().join(group, self._connection)
+
+    async def leave(self, group: str) -> None:
+        """Remove this socket from ``group``; nothing happens if it is not a member."""
+        await get_backend().leave(group, self._connection)
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._messages()

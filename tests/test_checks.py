@@ -6,7 +6,7 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from django_websocket.checks import E001, E002, W002, W003
+from django_websocket.checks import E001, E002, W002, W003, W004, check_app_order
 
 
 def run_checks() -> list[checks.CheckMessage]:
@@ -43,3 +43,13 @@ def test_accept_all_warns_on_deploy_as_w002() -> None:
 def test_origin_check_off_warns_on_deploy_as_w003() -> None:
     with override_settings(WEBSOCKET_CHECK_ORIGIN=False):
         assert W003 in checks.run_checks(include_deployment_checks=True)
+
+
+def test_staticfiles_before_django_websocket_is_w004() -> None:
+    # The check reads the setting only, so no app registry change is needed.
+    apps = ["django.contrib.staticfiles", "django_websocket"]
+    with override_settings(INSTALLED_APPS=apps):
+        assert check_app_order() == [W004]
+    with override_settings(INSTALLED_APPS=apps[::-1]):
+        assert check_app_order() == []
+    assert W004 not in run_checks()  # the test project has no staticfiles

@@ -15,8 +15,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django_websocket",  # before staticfiles: its runserver serves WebSockets
     "django.contrib.staticfiles",
-    "django_websocket",
 ]
 
 MIDDLEWARE = [

@@ -69,3 +69,32 @@ def whoami(request):
 def index(request):
     """The page with the JavaScript client."""
     return render(request, "index.html")
+
+
+# --- Groups: a chat room. Every message goes to everyone in the room. -----------------
+
+from django_websocket import broadcast_json
+
+
+def chat(request, room):
+    """The chat room page (open it in two tabs)."""
+    return render(request, "chat.html", {"room": room})
+
+
+@require_websocket
+def chat_socket(request, room):
+    """Join group ``chat.<room>`` and broadcast each message to the whole room.
+
+    In-memory groups (the default) reach the sockets of this one server process; with
+    several processes use the Redis backend (docs/groups.md).
+    """
+    ws = request.websocket
+    group = f"chat.{room}"
+    name = request.user.username if request.user.is_authenticated else "anonymous"
+    ws.join(group)
+    broadcast_json(group, {"event": "joined", "who": name}, exclude=ws)
+    for message in ws:
+        if isinstance(message, str) and message.strip():
+            broadcast_json(group, {"event": "message", "who": name, "text": message[:500]})
+    # Closed: the socket has already left the group; tell the others.
+    broadcast_json(group, {"event": "left", "who": name})

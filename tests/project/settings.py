@@ -1,5 +1,6 @@
 """Settings of the project the test suite serves."""
 
+import json
 import os
 from pathlib import Path
 
@@ -42,6 +43,12 @@ if os.environ.get("TEST_WEBSOCKET_ALLOWED_ORIGINS"):
     WEBSOCKET_ALLOWED_ORIGINS = os.environ["TEST_WEBSOCKET_ALLOWED_ORIGINS"].split(",")
 if os.environ.get("TEST_WEBSOCKET_MAX_MESSAGE_SIZE"):
     WEBSOCKET_MAX_MESSAGE_SIZE = int(os.environ["TEST_WEBSOCKET_MAX_MESSAGE_SIZE"])
+if os.environ.get("TEST_WEBSOCKET_GROUPS"):  # JSON, e.g. the Redis backend
+    WEBSOCKET_GROUPS = json.loads(os.environ["TEST_WEBSOCKET_GROUPS"])
+if os.environ.get("TEST_WEBSOCKET_GROUP_BUFFER"):
+    WEBSOCKET_GROUP_BUFFER = int(os.environ["TEST_WEBSOCKET_GROUP_BUFFER"])
+if os.environ.get("TEST_WEBSOCKET_SLOW_CLIENT"):
+    WEBSOCKET_SLOW_CLIENT = os.environ["TEST_WEBSOCKET_SLOW_CLIENT"]
 LOGIN_URL = "/login/"
 LOGGING = {
     "version": 1,

@@ -44,3 +44,17 @@ urlpatterns += [
     path(f"{name}/", getattr(views, name))
     for name in ["any_origin", "idle", "size_report", "firehose", "firehose_count"]
 ]
+urlpatterns += [
+    path(f"{name}/", getattr(views, name))
+    for name in [
+        "group_member",
+        "async_group_member",
+        "group_broadcast",
+        "group_abroadcast",
+        "group_size",
+    ]
+]
+urlpatterns += [
+    path(f"{name}/", getattr(views, name))
+    for name in ["handshake_info", "usernames", "record_on_close", "slow_accept"]
+]

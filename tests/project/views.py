@@ -12,7 +12,15 @@ from django.db.backends.signals import connection_created
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from django_websocket import ConnectionClosed, accept_websocket, require_websocket
+from django_websocket import (
+    ConnectionClosed,
+    GroupBackendError,
+    abroadcast,
+    accept_websocket,
+    broadcast,
+    broadcast_json,
+    require_websocket,
+)
 
 # --- The seed README's examples, copied as they are. ---------------------------------
 # fmt: off
@@ -373,3 +381,129 @@ def firehose(request):
 
 def firehose_count(request):
     return JsonResponse(FIREHOSE)
+
+
+# --- Groups (tests/test_groups*.py). ------------------------------------------------
+
+
+@require_websocket
+def group_member(request):
+    """Join ?group=...; then obey: join:G, leave:G, say:G:text (to G but me), close."""
+    ws = request.websocket
+    for name in request.GET.getlist("group"):
+        ws.join(name)
+    ws.send("joined")
+    for message in ws:
+        command, _, arg = message.partition(":")
+        if command == "join":
+            try:
+                ws.join(arg)
+            except ValueError as exc:
+                ws.send(f"ValueError: {exc}")
+            else:
+                ws.send("joined")
+        elif command == "leave":
+            ws.leave(arg)
+            ws.send("left")
+        elif command == "say":
+            group, _, text = arg.partition(":")
+            ws.send(f"said:{broadcast(group, text, exclude=ws)}")
+        elif command == "close":
+            ws.close()
+
+
+@require_websocket
+async def async_group_member(request):
+    """The async twin of group_member."""
+    ws = request.websocket
+    for name in request.GET.getlist("group"):
+        await ws.join(name)
+    await ws.send("joined")
+    async for message in ws:
+        command, _, arg = message.partition(":")
+        if command == "leave":
+            await ws.leave(arg)
+            await ws.send("left")
+        elif command == "say":
+            group, _, text = arg.partition(":")
+            await ws.send(f"said:{await abroadcast(group, text, exclude=ws)}")
+
+
+def _broadcast_args(request):
+    message = request.GET.get("message", "") + "." * int(request.GET.get("size", "0"))
+    return request.GET.get("group", ""), message, request.GET.get("kind", "text")
+
+
+def group_broadcast(request):
+    """Broadcast ?message= (padded with ?size= dots) to ?group= as ?kind=text|binary|json."""
+    group, message, kind = _broadcast_args(request)
+    try:
+        if kind == "json":
+            count = broadcast_json(group, {"message": message})
+        else:
+            count = broadcast(group, message.encode() if kind == "binary" else message)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    except GroupBackendError as exc:
+        return JsonResponse({"error": str(exc)}, status=503)
+    return JsonResponse({"count": count})
+
+
+async def group_abroadcast(request):
+    """The async twin of group_broadcast (text only)."""
+    group, message, _ = _broadcast_args(request)
+    try:
+        count = await abroadcast(group, message)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    except GroupBackendError as exc:
+        return JsonResponse({"error": str(exc)}, status=503)
+    return JsonResponse({"count": count})
+
+
+async def group_size(request):
+    """How many local sockets are in ?group= (read on the loop, sends nothing)."""
+    from django_websocket.groups import get_backend
+
+    return JsonResponse({"size": get_backend().size(request.GET["group"])})
+
+
+# --- For the in-process test client (django_websocket.testing). ----------------------
+
+
+@require_websocket
+def handshake_info(request):
+    """Report what the handshake carried: a header, the cookies, the query, the scheme."""
+    request.websocket.send_json(
+        {
+            "x_test": request.headers.get("X-Test"),
+            "cookies": dict(request.COOKIES),
+            "query": request.GET.get("q"),
+            "secure": request.is_secure(),
+            "path": request.path,
+        }
+    )
+
+
+@require_websocket
+def usernames(request):
+    """Send the usernames in the database, sorted, on each message (sync: own thread)."""
+    for _ in request.websocket:
+        names = sorted(get_user_model().objects.values_list("username", flat=True))
+        request.websocket.send_json(names)
+
+
+@require_websocket
+def record_on_close(request):
+    """Echo until the client closes, then record what the view saw."""
+    for message in request.websocket:
+        request.websocket.send(message)
+    ws = request.websocket
+    record(view="record_on_close", code=ws.close_code, reason=ws.close_reason)
+
+
+@require_websocket
+async def slow_accept(request):
+    """Sleep ?sleep= seconds before touching the socket (the handshake waits)."""
+    await asyncio.sleep(float(request.GET.get("sleep", "1")))
+    await request.websocket.send("late")

@@ -1,0 +1,106 @@
+"""Groups: name a set of sockets, then send one message to all of them.
+
+A view puts its socket in a group with ``request.websocket.join(name)``; any code, in
+any view, management command or shell, sends to a group with :func:`broadcast` (sync)
+or :func:`abroadcast` (async). Delivery is at most once, with no replay: a socket gets
+the messages broadcast while it is a member and its outbox has room.
+
+The backend is chosen by ``WEBSOCKET_GROUPS``, configured like ``CACHES``::
+
+    WEBSOCKET_GROUPS = {
+        "BACKEND": "django_websocket.groups.redis.RedisBackend",
+        "OPTIONS": {"URL": "redis://127.0.0.1:6379/0"},
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from ..conf import conf
+from ..connection import Connection
+from ..inbox import Message
+from .base import GroupBackend, validate_group_name
+
+if TYPE_CHECKING:
+    from ..websocket import _BaseWebSocket
+
+__all__ = [
+    "GroupBackend",
+    "abroadcast",
+    "abroadcast_json",
+    "broadcast",
+    "broadcast_json",
+    "get_backend",
+    "validate_group_name",
+]
+
+_lock = threading.Lock()
+_backend: tuple[str, GroupBackend] | None = None
+
+
+def get_backend() -> GroupBackend:
+    """Return this process's groups backend, built from ``WEBSOCKET_GROUPS`` once."""
+    global _backend
+    setting = conf.GROUPS
+    key = repr(sorted(setting.items()))
+    with _lock:
+        if _backend is None or _backend[0] != key:
+            backend_class = import_string(setting["BACKEND"])
+            _backend = (key, backend_class(setting.get("OPTIONS") or {}))
+        return _backend[1]
+
+
+def _reset_backend(*, setting: str, **kwargs: Any) -> None:
+    global _backend
+    if setting == "WEBSOCKET_GROUPS":
+        with _lock:
+            _backend = None
+
+
+setting_changed.connect(_reset_backend)
+
+
+def broadcast(name: str, message: Message, *, exclude: _BaseWebSocket | None = None) -> int:
+    """Send ``message`` to every socket in group ``name``, from sync code.
+
+    ``str`` goes as a text frame, ``bytes`` as a binary frame. ``exclude`` is a socket
+    to leave out (usually the sender's ``request.websocket``). Returns how many sockets
+    of this process it was handed to; sockets in other processes are not counted.
+
+    Raises:
+        ValueError: ``name`` is not a valid group name.
+        TypeError: ``message`` is neither ``str`` nor ``bytes``.
+        GroupBackendError: the broker (Redis) could not take the message in time.
+        WebSocketError: called on the event loop; use :func:`abroadcast` there.
+    """
+    backend = get_backend()
+    return backend.run_sync(backend.publish(name, message, _connection_of(exclude)))
+
+
+async def abroadcast(name: str, message: Message, *, exclude: _BaseWebSocket | None = None) -> int:
+    """Send ``message`` to every socket in group ``name``, from async code.
+
+    The same as :func:`broadcast`, awaited.
+    """
+    backend = get_backend()
+    return await backend.run(backend.publish(name, message, _connection_of(exclude)))
+
+
+def broadcast_json(name: str, data: Any, *, exclude: _BaseWebSocket | None = None) -> int:
+    """Send ``data`` encoded as JSON, in a text frame, to group ``name`` (sync)."""
+    return broadcast(name, json.dumps(data), exclude=exclude)
+
+
+async def abroadcast_json(name: str, data: Any, *, exclude: _BaseWebSocket | None = None) -> int:
+    """Send ``data`` encoded as JSON, in a text frame, to group ``name`` (async)."""
+    return await abroadcast(name, json.dumps(data), exclude=exclude)
+
+
+def _connection_of(websocket: _BaseWebSocket | None) -> Connection | None:
+    return None if websocket is None else websocket._connection

@@ -1,0 +1,92 @@
+"""``manage.py runserver`` for HTTP and WebSockets on one port, with uvicorn underneath.
+
+Everything else is Django's own runserver: ``addrport``, ``--ipv6``, ``--noreload``
+(the autoreloader restarts the server when code changes), system checks, the migrations
+warning and the banner; with ``django.contrib.staticfiles``, ``--nostatic`` and
+``--insecure`` as usual. ``--nothreading`` is accepted and has no effect: one event loop
+serves every connection, and sync views still get a thread each.
+
+For this command to replace Django's (or staticfiles'), ``"django_websocket"`` must come
+before ``"django.contrib.staticfiles"`` in ``INSTALLED_APPS``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+from django.apps import apps
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.contrib.staticfiles.management.commands.runserver import (
+    Command as StaticfilesRunserverCommand,
+)
+from django.db import connections
+from django.utils import autoreload
+
+from ...asgi import get_asgi_application
+from ...conf import conf
+
+_ERRORS = {
+    errno.EACCES: "You don't have permission to access that port.",
+    errno.EADDRINUSE: "That port is already in use.",
+    errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
+}
+
+
+class Command(StaticfilesRunserverCommand):
+    """Django's development server, serving WebSocket views too."""
+
+    help = "Start a development server for HTTP and WebSocket requests (uvicorn)."
+
+    def get_asgi_application(self, **options: Any) -> Any:
+        """Return the application, serving static files the way staticfiles does."""
+        application: Any = get_asgi_application()
+        static = options.get("use_static_handler", True) and (
+            settings.DEBUG or options.get("insecure_serving", False)
+        )
+        if static and apps.is_installed("django.contrib.staticfiles"):
+            application = ASGIStaticFilesHandler(application)
+        return application
+
+    def inner_run(self, *args: Any, **options: Any) -> None:
+        """Run the checks as Django does, then uvicorn instead of the WSGI server."""
+        autoreload.raise_last_exception()
+        if not options["skip_checks"]:
+            self.stdout.write("Performing system checks...\n\n")
+            check_kwargs: dict[str, Any] = dict(super().get_check_kwargs(options))  # type: ignore[arg-type]
+            self.check(**check_kwargs, display_num_errors=True)
+        self.check_migrations()
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+
+        # handle() has parsed addrport into self.addr / self.port (untyped in the stubs).
+        address: str = self.addr  # type: ignore[attr-defined]
+        port = int(self.port)  # type: ignore[attr-defined]
+        config = uvicorn.Config(
+            self.get_asgi_application(**options),
+            host=address,
+            port=port,
+            ws="websockets-sansio",
+            ws_max_size=conf.MAX_MESSAGE_SIZE,  # the server never buffers more than that
+            lifespan="on",
+            log_level="warning",
+        )
+        try:
+            ipv6 = self.use_ipv6  # type: ignore[attr-defined]
+            family = socket.AF_INET6 if ipv6 else socket.AF_INET
+            listener = socket.socket(family, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((address, port))
+        except OSError as error:
+            self.stderr.write(f"Error: {_ERRORS.get(error.errno or 0, error)}")
+            os._exit(1)  # sys.exit does not end the process from the reloader's thread
+        self.on_bind(listener.getsockname()[1])
+        try:
+            uvicorn.Server(config).run(sockets=[listener])
+        except KeyboardInterrupt:
+            sys.exit(0)

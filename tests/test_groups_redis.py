@@ -1,0 +1,272 @@
+"""The Redis groups backend: several server processes, a broadcast from a third, restarts.
+
+Each test starts its own redis-server on a free port. Without redis-server (or the
+``redis`` package) the tests skip, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from .conftest import ROOT, Server, free_port, serve
+from .test_groups import member, send_to, wait_for_size
+
+
+def redis_server_path() -> str:
+    """Return the redis-server to start; skip (fail under CI=true) when there is none."""
+    path = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
+    )
+    problem = None
+    if path is None:
+        problem = "redis-server is not installed (Debian: apt-get install redis-server)"
+    else:
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            problem = 'the redis package is missing: pip install -e ".[dev]"'
+    if problem is not None:
+        message = f"the Redis groups backend tests need Redis: {problem}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    assert path is not None
+    return path
+
+
+class RedisProcess:
+    """A redis-server of our own on a fixed port, which tests may stop and start again."""
+
+    def __init__(self, path: str, port: int, log_path: Path) -> None:
+        self.path, self.port, self.log_path = path, port, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.path, "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        import redis
+
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError as exc:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    log = self.log_path.read_text()
+                    raise RuntimeError(f"redis-server did not start: {log}") from exc
+                time.sleep(0.05)
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
+    process = RedisProcess(redis_server_path(), free_port(), tmp_path / "redis.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def redis_env(redis_process: RedisProcess) -> dict[str, str]:
+    setting = {
+        "BACKEND": "django_websocket.groups.redis.RedisBackend",
+        "OPTIONS": {"URL": redis_process.url, "TIMEOUT": 2},
+    }
+    return {"TEST_WEBSOCKET_GROUPS": json.dumps(setting)}
+
+
+def command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py broadcast ARGS`` in a process of its own (the "third process")."""
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.project.settings", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "django", "broadcast", *args],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def recv_exactly(ws: ClientConnection, expected: str) -> None:
+    """Assert the next message is ``expected``."""
+    assert ws.recv(timeout=20) == expected
+
+
+@contextlib.contextmanager
+def two_servers(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[Server, Server]]:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with serve(tmp_path / "a", **env) as a, serve(tmp_path / "b", **env) as b:
+        yield a, b
+
+
+def test_broadcast_from_a_third_process_reaches_every_client_once(
+    tmp_path: Path, redis_process: RedisProcess
+) -> None:
+    env = redis_env(redis_process)
+    with (
+        two_servers(tmp_path, env) as (a, b),
+        member(a, "all") as a1,
+        member(a, "all", view="async_group_member") as a2,
+        member(b, "all") as b1,
+        member(b, "other") as outsider,
+    ):
+        clients = [a1, a2, b1]
+        done = command(env, "all", "one")
+        assert done.returncode == 0, done.stderr
+        done = command(env, "all", '{"n": 2}', "--json")
+        assert done.returncode == 0, done.stderr
+        for ws in clients:  # each got each message once, in order
+            recv_exactly(ws, "one")
+            recv_exactly(ws, '{"n":2}')
+        # From a server process: its own members count, the other's get it too, and
+        # nobody gets it twice (the process skips its own messages coming back).
+        assert send_to(a, "all", "three") == (200, {"count": 2})
+        assert send_to(b, "all", "four") == (200, {"count": 1})
+        for ws in clients:
+            recv_exactly(ws, "three")
+            recv_exactly(ws, "four")
+        # exclude works across processes too: b1 says it, a1 and a2 hear it.
+        b1.send("say:all:from b1")
+        recv_exactly(b1, "said:0")
+        recv_exactly(a1, "from b1")
+        recv_exactly(a2, "from b1")
+        outsider.send("say:none:x")
+        recv_exactly(outsider, "said:0")  # the outsider got nothing before its answer
+
+
+def test_leaving_unsubscribes_and_rejoining_subscribes_again(
+    tmp_path: Path, redis_process: RedisProcess
+) -> None:
+    env = redis_env(redis_process)
+    with serve(tmp_path, **env) as server:
+        with member(server, "once"):
+            pass
+        assert wait_for_size(server, "once", 0) == 0
+        with member(server, "once") as ws:
+            assert command(env, "once", "again").returncode == 0
+            recv_exactly(ws, "again")
+
+
+def test_redis_restart_is_survived_and_outage_is_a_clear_error(
+    tmp_path: Path, redis_process: RedisProcess
+) -> None:
+    env = redis_env(redis_process)
+    with serve(tmp_path, **env) as server, member(server, "news") as ws:
+        assert command(env, "news", "before").returncode == 0
+        recv_exactly(ws, "before")
+
+        redis_process.stop()
+        status, reply = send_to(server, "news", "during")  # bounded: TIMEOUT is 2 s
+        assert status == 503
+        assert "could not broadcast to group 'news'" in reply["error"]
+        failed = command(env, "news", "during")
+        assert failed.returncode != 0
+        assert "could not broadcast to group 'news'" in failed.stderr
+        # Joining needs Redis too: the view's join raises, the socket closes with 1011.
+        with (
+            connect(f"{server.ws}/group_member/?group=fresh") as refused,
+            pytest.raises(ConnectionClosed),
+        ):
+            refused.recv(timeout=30)
+        assert refused.close_code == 1011
+
+        redis_process.start()
+        # The server reconnects and subscribes again by itself; until it has, a
+        # broadcast is lost (at most once), so keep sending numbered ones.
+        deadline = time.monotonic() + 60
+        number = 0
+        while True:
+            assert time.monotonic() < deadline, "the server never resubscribed"
+            assert command(env, "news", f"after {number}").returncode == 0
+            with contextlib.suppress(TimeoutError):
+                if ws.recv(timeout=1) == f"after {number}":
+                    break
+            number += 1
+        assert command(env, "news", "settled").returncode == 0
+        recv_exactly(ws, "settled")
+        assert send_to(server, "news", "local") == (200, {"count": 1})
+        recv_exactly(ws, "local")
+
+
+class _QuietTransport:
+    """A transport whose client never speaks; it keeps what the server sends."""
+
+    subprotocols: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.sent: list[str | bytes] = []
+
+    async def accept(self, subprotocol: object, headers: object) -> None:
+        pass
+
+    async def deny(self, status: int, headers: object, body: bytes) -> None:
+        pass
+
+    async def receive(self) -> object:
+        await asyncio.Event().wait()  # never returns
+
+    async def send(self, message: str | bytes) -> None:
+        self.sent.append(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        pass
+
+
+def test_first_joins_to_many_groups_at_once_all_subscribe(redis_process: RedisProcess) -> None:
+    # Joins that arrive while the listener is still making its first subscription
+    # must be subscribed too (each would otherwise time out with GroupBackendError).
+    from django_websocket.connection import Connection
+    from django_websocket.groups.redis import RedisBackend
+
+    options = {"URL": redis_process.url, "TIMEOUT": 5}
+
+    async def main() -> list[list[str | bytes]]:
+        backend, other_process = RedisBackend(options), RedisBackend(options)
+        transports = [_QuietTransport() for _ in range(8)]
+        connections = [Connection(t, max_queue=4, max_size=1 << 20) for t in transports]  # type: ignore[arg-type]
+
+        async def join_later(i: int, connection: Connection) -> None:
+            for _ in range(i):  # spread the joins over the listener's first connect
+                await asyncio.sleep(0)
+            await backend.join(f"g{i}", connection)
+
+        await asyncio.gather(*(join_later(i, c) for i, c in enumerate(connections)))
+        for i in range(len(connections)):
+            await other_process.publish(f"g{i}", f"to g{i}")
+        deadline = time.monotonic() + 20
+        while any(not t.sent for t in transports) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in connections:
+            await connection.stop()
+        return [t.sent for t in transports]
+
+    assert asyncio.run(main()) == [[f"to g{i}"] for i in range(8)]

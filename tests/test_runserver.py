@@ -1,0 +1,144 @@
+"""``manage.py runserver`` serves HTTP and WebSockets, and reloads when a view changes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from .conftest import ROOT, free_port
+
+VIEWS = """
+from django_websocket import require_websocket
+
+@require_websocket
+def hello(request):
+    request.websocket.send({message!r})
+"""
+
+
+def write_project(folder: Path) -> None:
+    """A project of five small files, in ``folder``."""
+    files = {
+        "manage.py": """
+            import os, sys
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rsproject.settings")
+            from django.core.management import execute_from_command_line
+            execute_from_command_line(sys.argv)
+        """,
+        "rsproject/__init__.py": "",
+        "rsproject/settings.py": f"""
+            SECRET_KEY = "runserver-test"
+            DEBUG = True
+            ALLOWED_HOSTS = ["127.0.0.1"]
+            ROOT_URLCONF = "rsproject.urls"
+            INSTALLED_APPS = ["django_websocket", "django.contrib.staticfiles"]
+            DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3",
+                                       "NAME": {str(folder / "db.sqlite3")!r}}}}}
+            STATIC_URL = "static/"
+            STATICFILES_DIRS = [{str(folder / "static")!r}]
+        """,
+        "rsproject/urls.py": """
+            from django.urls import path
+            from . import views
+            urlpatterns = [path("hello/", views.hello)]
+        """,
+        "rsproject/views.py": VIEWS.format(message="version 1"),
+        "static/note.txt": "a static file",
+    }
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(textwrap.dedent(text))
+
+
+@contextlib.contextmanager
+def runserver(folder: Path, *args: str) -> Iterator[tuple[int, Path]]:
+    """Run ``manage.py runserver`` until exit; yield its port and its output file."""
+    port = free_port()
+    output = folder / "runserver.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", *args],
+            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # the reloader's child too, for killpg
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"runserver exited:\n{output.read_text()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"runserver did not listen:\n{output.read_text()}")
+            time.sleep(0.1)
+        yield port, output
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def hello(port: int) -> str:
+    with connect(f"ws://127.0.0.1:{port}/hello/", open_timeout=10) as ws:
+        return str(ws.recv(timeout=10))
+
+
+def test_runserver_serves_websockets_static_files_and_the_banner(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    with runserver(tmp_path, "--noreload") as (port, output):
+        assert hello(port) == "version 1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/note.txt") as response:
+            assert response.read() == b"a static file"
+        log = output.read_text()
+    assert "Performing system checks..." in log
+    assert f"Starting development server at http://127.0.0.1:{port}/" in log
+
+
+def test_runserver_reloads_when_a_view_changes(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    with runserver(tmp_path) as (port, output):
+        assert hello(port) == "version 1"
+        time.sleep(1.5)  # the stat reloader compares modification times once a second
+        (tmp_path / "rsproject/views.py").write_text(VIEWS.format(message="version 2"))
+        deadline = time.monotonic() + 30
+        seen = "version 1"
+        while seen != "version 2" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with contextlib.suppress(OSError, TimeoutError, Exception):
+                seen = hello(port)
+        assert seen == "version 2", output.read_text()
+        assert "changed, reloading" in output.read_text()
+
+
+def test_runserver_reports_a_port_in_use(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT),
+                 "DJANGO_SETTINGS_MODULE": "rsproject.settings"},
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "That port is already in use." in result.stderr
