@@ -109,7 +109,7 @@ def test_runserver_serves_websockets_static_files_and_the_banner(tmp_path: Path)
             assert response.read() == b"a static file"
         log = output.read_text()
     assert "Performing system checks..." in log
-    assert f"Starting development server at http://127.0.0.1:{port}/" in log
+    assert f"development server (HTTP and WebSocket) at http://127.0.0.1:{port}/" in log
 
 
 def test_runserver_reloads_when_a_view_changes(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import errno
 import os
 import socket
 import sys
+from datetime import datetime
 from typing import Any
 
 import uvicorn
@@ -52,6 +53,28 @@ class Command(StaticfilesRunserverCommand):
         if static and apps.is_installed("django.contrib.staticfiles"):
             application = ASGIStaticFilesHandler(application)
         return application
+
+    def on_bind(self, server_port: int) -> None:
+        """Print Django's banner, naming the server that really runs."""
+        address: str = self.addr  # type: ignore[attr-defined]
+        if self._raw_ipv6:  # type: ignore[attr-defined]
+            address = f"[{address}]"
+        elif address == "0":
+            address = "0.0.0.0"
+        quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
+        self.stdout.write(
+            f"{datetime.now():%B %d, %Y - %X}\n"
+            f"Django version {self.get_version()}, using settings {settings.SETTINGS_MODULE!r}\n"
+            f"Starting ASGI development server (HTTP and WebSocket) at "
+            f"{self.protocol}://{address}:{server_port}/\n"
+            f"Quit the server with {quit_command}."
+        )
+        self.stdout.write(
+            self.style.WARNING(
+                "WARNING: This is a development server. Do not use it in a production "
+                "setting; see docs/deployment.md."
+            )
+        )
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         """Run the checks as Django does, then uvicorn instead of the WSGI server."""
