@@ -14,32 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
 
 from websockets.asyncio.client import connect
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from echo import _free_port, start_server, stop_server
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+from echo import _free_port, start_server, stop_server  # noqa: E402
+
+from tests.hostile import open_fds, rss_bytes, threads  # noqa: E402
 
 TIME_LIMIT = 600.0  # seconds for the whole soak, whatever happens
-
-
-def _threads(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
-
-
-def _fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 async def _cycles(url: str, count: int, concurrency: int) -> int:
@@ -65,7 +52,7 @@ async def _cycles(url: str, count: int, concurrency: int) -> int:
 
 def _snapshot(pid: int) -> tuple[int, int, float]:
     time.sleep(1.0)  # let closing connections and their threads finish
-    return _threads(pid), _fds(pid), _rss_mib(pid)
+    return threads(pid), open_fds(pid), rss_bytes(pid) / 2**20
 
 
 def main(argv: list[str] | None = None) -> int:
