@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .exceptions import ConnectionClosed, WebSocketError
 
-__all__ = ["ConnectionState", "State", "choose_subprotocol", "validate_close"]
+__all__ = ["ConnectionState", "State", "check_message", "choose_subprotocol", "validate_close"]
 
 # Codes an application may put in a close frame (RFC 6455 §7.4, IANA registry).
 _SENDABLE_CODES = frozenset(
@@ -36,6 +36,12 @@ def choose_subprotocol(offered: Sequence[str], preferred: Sequence[str]) -> str 
     when the client offers both. ``None`` when there is nothing in common.
     """
     return next((name for name in preferred if name in offered), None)
+
+
+def check_message(message: object) -> None:
+    """Raise :class:`TypeError` unless ``message`` is ``str`` (text) or ``bytes`` (binary)."""
+    if not isinstance(message, (str, bytes)):
+        raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
 
 
 def validate_close(code: int, reason: str) -> None:
@@ -91,8 +97,7 @@ class ConnectionState:
         # (a quiet end), not a TypeError about the ``None`` that wait() returned.
         if self.state is State.CLOSED:
             raise self.closed_error()
-        if not isinstance(message, (str, bytes)):
-            raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
+        check_message(message)
 
     def close(self, code: int, reason: str) -> bool:
         """Move from OPEN to CLOSED; return whether a close frame must be sent.

@@ -18,7 +18,7 @@ from ..conf import conf
 from ..connection import Connection
 from ..exceptions import WebSocketError
 from ..inbox import Message
-from ..state import State
+from ..state import State, check_message
 from .outbox import Outbox
 
 __all__ = ["NAME_MAX_LENGTH", "GroupBackend", "validate_group_name"]
@@ -44,11 +44,6 @@ def validate_group_name(name: str) -> str:
             "from A-Z, a-z, 0-9, '.', '_' and '-'"
         )
     return name
-
-
-def _check_message(message: object) -> None:
-    if not isinstance(message, (str, bytes)):
-        raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
 
 
 class GroupBackend:
@@ -153,7 +148,7 @@ class GroupBackend:
             GroupBackendError: the broker could not take the message; nobody got it.
         """
         validate_group_name(name)
-        _check_message(message)
+        check_message(message)
         await self._publish(name, message)
         return self.deliver(name, message, exclude)
 
