@@ -1,7 +1,13 @@
-"""request.websocket's methods, sync and async, over a real connection."""
+"""request.websocket's methods, sync and async.
+
+What crosses the wire (frame types, sizes, close frames, a client leaving) is tested
+against uvicorn with the websockets client; the rest of the API with the in-process test
+client.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.parse
@@ -9,6 +15,8 @@ import urllib.parse
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+
+from django_websocket.testing import AsyncWebSocketClient, WebSocketClient
 
 from .conftest import Server
 
@@ -29,26 +37,26 @@ def test_large_message_round_trips(server: Server) -> None:
         assert ws.recv(timeout=5) == payload
 
 
-def test_count_has_and_read_see_buffered_messages(server: Server) -> None:
-    with connect(f"{server.ws}/buffered/") as ws:
+def test_count_has_and_read_see_buffered_messages() -> None:
+    with WebSocketClient().websocket("/buffered/") as ws:
         ws.send("go")
         for message in ["a", "b", "c"]:
             ws.send(message)
-        report = json.loads(ws.recv(timeout=5))
+        report = ws.wait_json()
     assert report["after"] == {"count": 3, "has": True}
     assert report["read"] == ["a", "b", "c"]
     assert report["read_empty"] is None
 
 
-def test_wait_with_timeout_raises_timeout_error(server: Server) -> None:
-    with connect(f"{server.ws}/timeout/") as ws:
-        assert ws.recv(timeout=5) == "timed out"
+def test_wait_with_timeout_raises_timeout_error() -> None:
+    with WebSocketClient().websocket("/timeout/") as ws:
+        assert ws.wait() == "timed out"
 
 
-def test_send_json_and_wait_json_round_trip(server: Server) -> None:
-    with connect(f"{server.ws}/json_echo/") as ws:
-        ws.send(json.dumps({"n": [1, 2]}))
-        assert json.loads(ws.recv(timeout=5)) == {"got": {"n": [1, 2]}}
+def test_send_json_and_wait_json_round_trip() -> None:
+    with WebSocketClient().websocket("/json_echo/") as ws:
+        ws.send_json({"n": [1, 2]})
+        assert ws.wait_json() == {"got": {"n": [1, 2]}}
 
 
 @pytest.mark.parametrize(("code", "reason"), [(1000, ""), (4000, "custom reason"), (1008, "é")])
@@ -62,9 +70,9 @@ def test_close_sends_code_and_reason(server: Server, code: int, reason: str) -> 
     assert event == {"view": "close_with", "closed": True, "code": code}
 
 
-def test_close_with_a_reserved_code_raises_value_error(server: Server) -> None:
-    with connect(f"{server.ws}/bad_close/") as ws:
-        assert ws.recv(timeout=5).startswith("ValueError: 1005")
+def test_close_with_a_reserved_code_raises_value_error() -> None:
+    with WebSocketClient().websocket("/bad_close/") as ws:
+        assert str(ws.wait()).startswith("ValueError: 1005")
 
 
 def test_view_returning_closes_with_1000(server: Server) -> None:
@@ -113,16 +121,16 @@ def test_async_view_echoes(server: Server) -> None:
             assert ws.recv(timeout=5) == message
 
 
-def test_async_view_gets_the_same_methods_awaited(server: Server) -> None:
-    with connect(f"{server.ws}/async_api/", subprotocols=["proto.a"]) as ws:
-        ws.send("first")
-        ws.send("second")
-        time.sleep(0.5)
-        ws.send(json.dumps([1, "x"]))
-        report = json.loads(ws.recv(timeout=5))
-        assert ws.recv(timeout=5) == b"\x00binary"
-        with pytest.raises(ConnectionClosed):
-            ws.recv(timeout=5)
+async def test_async_view_gets_the_same_methods_awaited() -> None:
+    client = AsyncWebSocketClient()
+    async with client.websocket("/async_api/", subprotocols=["proto.a"]) as ws:
+        await ws.send("first")
+        await ws.send("second")
+        await asyncio.sleep(0.5)
+        await ws.send(json.dumps([1, "x"]))
+        report = await ws.wait_json()
+        assert await ws.wait() == b"\x00binary"
+        assert await ws.wait() is None  # the view closed
     assert report == {
         "first": "first",
         "counted": {"count": 1, "has": True},
