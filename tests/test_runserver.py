@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from .conftest import ROOT, free_port
@@ -142,3 +143,29 @@ def test_runserver_reports_a_port_in_use(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 1
     assert "That port is already in use." in result.stderr
+
+
+def test_runserver_limits_messages_in_the_server_with_the_same_setting(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    settings = tmp_path / "rsproject/settings.py"
+    settings.write_text(settings.read_text() + "WEBSOCKET_MAX_MESSAGE_SIZE = 1000\n")
+    (tmp_path / "rsproject/views.py").write_text(
+        "from django_websocket import require_websocket\n\n"
+        "@require_websocket\n"
+        "def hello(request):\n"
+        "    for message in request.websocket:\n"
+        "        request.websocket.send(message)\n"
+    )
+    with (
+        runserver(tmp_path, "--noreload") as (port, _),
+        connect(f"ws://127.0.0.1:{port}/hello/", max_size=None, compression=None) as ws,
+    ):
+        ws.send("x" * 1000)
+        assert ws.recv(timeout=10) == "x" * 1000
+        ws.send("x" * 1001)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+    # 1009 from uvicorn's protocol itself, not the library's "message too big": the
+    # server refused to buffer the message at all.
+    assert ws.close_code == 1009
+    assert ws.close_reason != "message too big"
