@@ -180,14 +180,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    """Start uvicorn serving ``benchproject.router`` and wait until it listens."""
+def start_server(
+    port: int,
+    *,
+    app: str = "benchproject.router:application",
+    settings: str = "benchproject.settings",
+    environ: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start uvicorn serving ``app`` (``benchproject.router``) and wait until it listens.
+
+    ``settings`` is the Django settings module; ``environ`` adds environment variables.
+    """
     command = [
-        sys.executable, "-m", "uvicorn", "benchproject.router:application",
+        sys.executable, "-m", "uvicorn", app,
         "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port),
         "--ws", "websockets-sansio", "--log-level", "warning", "--workers", "1",
     ]  # fmt: skip
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchproject.settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, **(environ or {})}
     server = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

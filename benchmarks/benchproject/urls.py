@@ -1,4 +1,8 @@
-"""URLs of the benchmark project: ``/sync`` and ``/async`` (``/raw`` bypasses Django)."""
+"""URLs of the benchmark project (``/raw`` bypasses Django).
+
+``/sync`` and ``/async`` are the echo views (``echo.py``); ``/group/member`` and
+``/group/publish`` are the broadcast views (``broadcast.py``).
+"""
 
 from django.urls import path
 
@@ -7,4 +11,6 @@ from . import views
 urlpatterns = [
     path("sync", views.echo_sync),
     path("async", views.echo_async),
+    path("group/member", views.group_member),
+    path("group/publish", views.group_publisher),
 ]

@@ -1,10 +1,10 @@
-"""The two echo views the benchmark drives: one sync, one async."""
+"""The views the benchmarks drive: echo (sync and async) and group broadcast."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 
-from django_websocket import require_websocket
+from django_websocket import abroadcast, require_websocket
 
 
 @require_websocket
@@ -21,3 +21,21 @@ async def echo_async(request: HttpRequest) -> None:
     websocket = request.websocket  # type: ignore[attr-defined]
     async for message in websocket:
         await websocket.send(message)
+
+
+@require_websocket
+async def group_member(request: HttpRequest) -> None:
+    """Join group ``bench``, say ``joined``, then idle until the client closes."""
+    websocket = request.websocket  # type: ignore[attr-defined]
+    await websocket.join("bench")
+    await websocket.send("joined")
+    async for _ in websocket:
+        pass
+
+
+@require_websocket
+async def group_publisher(request: HttpRequest) -> None:
+    """Broadcast every message this socket receives to group ``bench``."""
+    websocket = request.websocket  # type: ignore[attr-defined]
+    async for message in websocket:
+        await abroadcast("bench", message)

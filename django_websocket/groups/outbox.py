@@ -41,7 +41,9 @@ class Outbox:
         self._maxsize = maxsize
         self._policy = policy
         self._items: deque[Message] = deque()
-        self._ready = asyncio.Event()
+        # The idle writer awaits this future; offer() resolves it. A bare future, not an
+        # asyncio.Event: this wake-up happens once per message and socket.
+        self._wakeup: asyncio.Future[None] | None = None
         self._stopped = False
         self._writer = connection.loop.create_task(self._write())
         self._closer: asyncio.Task[None] | None = None
@@ -58,7 +60,11 @@ class Outbox:
                 self._close_slow()
             return False
         self._items.append(message)
-        self._ready.set()
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
         return True
 
     def stop(self) -> None:
@@ -75,10 +81,11 @@ class Outbox:
         )
 
     async def _write(self) -> None:
+        loop = self.connection.loop
         while True:
             while not self._items:
-                self._ready.clear()
-                await self._ready.wait()
+                self._wakeup = loop.create_future()
+                await self._wakeup
             message = self._items.popleft()
             try:
                 await self.connection.send(message)
