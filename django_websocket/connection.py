@@ -115,7 +115,17 @@ class Connection:
         elif self.state.close(code, reason):
             self.inbox.finish()
             self._run_close_hooks()
+            await self._stop_reading()
             await self.transport.close(code, reason)
+
+    async def _stop_reading(self) -> None:
+        # Nothing is read after our close; and with a receive() still pending, granian
+        # drops the close frame we send. The reader may be the caller (too big: 1009).
+        reader = self._reader
+        if reader is not None and reader is not asyncio.current_task() and not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
     async def stop(self) -> None:
         """Stop the reader task. Call once the view has returned."""

@@ -1,10 +1,11 @@
-"""Fixtures that start a real uvicorn serving the test project, on a free loopback port."""
+"""Fixtures that start a real ASGI server serving the test project, on a free loopback port."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +35,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    kind: str = "uvicorn"  # which server: one of SERVERS
 
     @property
     def ws(self) -> str:
@@ -82,17 +84,41 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def server_command(kind: str, app: str, port: int) -> list[str]:
+    """The command line that serves ``app`` with the ASGI server ``kind`` on ``port``."""
+    host, python = "127.0.0.1", sys.executable
+    commands = {
+        "uvicorn": [python, "-m", "uvicorn", app, "--host", host, "--port", str(port),
+                    "--ws", "websockets-sansio"],
+        "gunicorn": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
+                     "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2"],
+        "hypercorn": [python, "-m", "hypercorn", app, "--bind", f"{host}:{port}"],
+        "daphne": [python, "-m", "daphne", "--bind", host, "--port", str(port), app],
+        "granian": [python, "-m", "granian", "--interface", "asgi", "--host", host,
+                    "--port", str(port), app],
+    }  # fmt: skip
+    return commands[kind]
+
+
+SERVERS = ("uvicorn", "gunicorn", "hypercorn", "daphne", "granian")
+
+
 @contextlib.contextmanager
-def run_uvicorn(app: str, env: dict[str, str], log_path: Path, *args: str) -> Iterator[Server]:
-    """Run ``uvicorn app`` on a free loopback port until exit; output goes to ``log_path``."""
+def run_server(
+    kind: str, app: str, env: dict[str, str], log_path: Path, *args: str
+) -> Iterator[Server]:
+    """Run ``app`` on server ``kind`` on a free loopback port until exit.
+
+    ``args`` go after the server's own command line; output goes to ``log_path``.
+    """
     port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-             "--ws", "websockets-sansio", *args],
+            [*server_command(kind, app, port), *args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group: workers are killed with it
         )  # fmt: skip
-    server = Server(port, process, log_path)
+    server = Server(port, process, log_path, kind)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -109,13 +135,27 @@ def run_uvicorn(app: str, env: dict[str, str], log_path: Path, *args: str) -> It
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
+def run_uvicorn(
+    app: str, env: dict[str, str], log_path: Path, *args: str
+) -> contextlib.AbstractContextManager[Server]:
+    """Run ``uvicorn app`` (``--ws websockets-sansio``): ``run_server("uvicorn", ...)``."""
+    return run_server("uvicorn", app, env, log_path, *args)
+
+
 @contextlib.contextmanager
-def serve(tmp_path: Path, **settings_env: str) -> Iterator[Server]:
-    """Migrate a fresh database and serve the test project with uvicorn until exit."""
+def serve(
+    tmp_path: Path, *server_args: str, kind: str = "uvicorn", **settings_env: str
+) -> Iterator[Server]:
+    """Migrate a fresh database and serve the test project until exit.
+
+    ``kind`` picks the server (uvicorn gets ``--lifespan on``); ``server_args`` are
+    added to its command line, ``settings_env`` to its environment.
+    """
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.project.settings",
@@ -127,8 +167,10 @@ def serve(tmp_path: Path, **settings_env: str) -> Iterator[Server]:
         [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"],
         cwd=ROOT, env=env, check=True,
     )  # fmt: skip
-    with run_uvicorn(
-        "tests.project.asgi:application", env, tmp_path / "server.log", "--lifespan", "on"
+    if kind == "uvicorn":
+        server_args = ("--lifespan", "on", *server_args)
+    with run_server(
+        kind, "tests.project.asgi:application", env, tmp_path / "server.log", *server_args
     ) as server:
         yield server
 

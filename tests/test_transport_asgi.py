@@ -87,3 +87,22 @@ async def test_send_on_a_dead_connection_raises_connection_closed() -> None:
         await ws.send("x")
     assert caught.value.code == 1006
     await ws.close(1000, "")  # closing a dead connection is not an error
+
+
+class Autobahn(Recorder):
+    """Daphne's send: autobahn raises for close codes other than 1000 and 3000-4999."""
+
+    async def send(self, event: Any) -> None:
+        code = event.get("code", 1000)
+        if event["type"] == "websocket.close" and not (code == 1000 or 3000 <= code <= 4999):
+            raise Exception(f"invalid close code {code} (must be 1000 or from [3000, 4999])")
+        await super().send(event)
+
+
+@pytest.mark.parametrize(("code", "sent"), [(1011, 1000), (1001, 1000), (4000, 4000)])
+async def test_close_falls_back_to_1000_where_the_server_refuses_the_code(
+    code: int, sent: int
+) -> None:
+    recorder = Autobahn()
+    await transport(recorder).close(code, "why")
+    assert recorder.sent == [{"type": "websocket.close", "code": sent, "reason": "why"}]

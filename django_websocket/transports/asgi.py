@@ -85,6 +85,17 @@ class ASGITransport:
             raise ConnectionClosed.for_code(1006) from exc
 
     async def close(self, code: int, reason: str) -> None:
-        """Send ``websocket.close``."""
-        with contextlib.suppress(OSError):  # already gone: nothing to close
+        """Send ``websocket.close``.
+
+        Daphne (autobahn) refuses to send codes other than 1000 and 3000-4999 (so 1001,
+        1009, 1011, ...) and raises; the connection is then closed with 1000 instead.
+        """
+        try:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        except OSError:  # already gone: nothing to close
+            pass
+        except Exception:
+            if code == 1000:
+                raise
+            with contextlib.suppress(OSError):
+                await self._send({"type": "websocket.close", "code": 1000, "reason": reason})
