@@ -4,6 +4,7 @@
     python3 tasks.py example   # the example site on http://127.0.0.1:8000/ (manage.py runserver)
     python3 tasks.py test      # lint, type-check and run the whole test suite
     python3 tasks.py bench     # run the echo benchmark
+    python3 tasks.py conformance  # the Autobahn TestSuite (--full: every case everywhere)
 
 Each command first makes (or reuses) a virtual environment in .venv and installs the
 project into it. ``DJANGO`` picks the Django series (``DJANGO=6.1 python3 tasks.py test``);
@@ -35,7 +36,7 @@ def _venv() -> Path:
         pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         django = os.environ.get("DJANGO")
         extra = [f"Django~={django}.0"] if django else []
-        subprocess.run([*pip, "-e", ".[dev,bench]", *extra], cwd=ROOT, check=True)
+        subprocess.run([*pip, "-e", ".[dev,bench,conformance]", *extra], cwd=ROOT, check=True)
         stamp.write_text(wanted)
     return python
 
@@ -67,7 +68,11 @@ def bench(args: list[str]) -> None:
     _run(str(_venv()), "benchmarks/echo.py", *args)
 
 
-COMMANDS = {"test": test, "example": example, "bench": bench}
+def conformance(args: list[str]) -> None:
+    _run(str(_venv()), "conformance/run.py", *args)
+
+
+COMMANDS = {"test": test, "example": example, "bench": bench, "conformance": conformance}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

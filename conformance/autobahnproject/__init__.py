@@ -1,0 +1,1 @@
+"""The Django project the Autobahn TestSuite runs against (see ``docs/conformance.md``)."""
