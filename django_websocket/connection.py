@@ -131,10 +131,7 @@ class Connection:
         """Stop the reader task. Call once the view has returned."""
         self.inbox.finish()
         self._run_close_hooks()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        await self._stop_reading()
 
     async def _read(self) -> None:
         # Pull from the server only while the inbox has room: backpressure.
