@@ -41,19 +41,24 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-_backend: tuple[str, GroupBackend] | None = None
+_backend: GroupBackend | None = None
 
 
 def get_backend() -> GroupBackend:
-    """Return this process's groups backend, built from ``WEBSOCKET_GROUPS`` once."""
+    """Return this process's groups backend, built from ``WEBSOCKET_GROUPS`` once.
+
+    A change of the setting (``override_settings``) forgets it, so the next call builds
+    the new one; otherwise every call is a plain read (it runs on each broadcast).
+    """
     global _backend
-    setting = conf.GROUPS
-    key = repr(sorted(setting.items()))
-    with _lock:
-        if _backend is None or _backend[0] != key:
-            backend_class = import_string(setting["BACKEND"])
-            _backend = (key, backend_class(setting.get("OPTIONS") or {}))
-        return _backend[1]
+    backend = _backend
+    if backend is None:
+        with _lock:
+            if _backend is None:
+                setting = conf.GROUPS
+                _backend = import_string(setting["BACKEND"])(setting.get("OPTIONS") or {})
+            backend = _backend
+    return backend
 
 
 def _reset_backend(*, setting: str, **kwargs: Any) -> None:
