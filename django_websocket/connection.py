@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 
+from .bridge import bridge_for
 from .inbox import Inbox, Message
 from .state import ConnectionState, State, validate_close
 from .transports.base import Closed, Header, Transport
@@ -33,6 +34,7 @@ class Connection:
         self.transport = transport
         self.state = ConnectionState(transport.subprotocols)
         self.inbox = Inbox(max_queue, self.loop)
+        self.bridge = bridge_for(self.loop)  # how a view's thread calls the coroutines below
         self.max_size = max_size
         self.idle_timeout: float | None = None  # seconds without a client message
         self._last_message_at = 0.0

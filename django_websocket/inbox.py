@@ -8,6 +8,7 @@ from the server, so TCP pushes back on the client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -32,8 +33,7 @@ class Inbox:
         self._loop = loop
         self._items: deque[Message] = deque()
         self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)  # wakes blocking consumers
-        self._sleepers = 0  # threads waiting on _ready: notify only when there are some
+        self._sleepers: deque[threading.Lock] = deque()  # one held lock per blocked thread
         self._waiter: asyncio.Future[None] | None = None  # wakes the async consumer
         self._room = asyncio.Event()  # wakes the reader when a full buffer drains
         self._room.set()
@@ -63,6 +63,8 @@ class Inbox:
         with self._lock:
             self.finished = True
             self._room.set()
+            while self._sleepers:
+                self._sleepers.popleft().release()
             self._wake()
 
     async def wait_for_room(self) -> None:
@@ -71,7 +73,7 @@ class Inbox:
 
     def _wake(self) -> None:
         if self._sleepers:
-            self._ready.notify()
+            self._sleepers.popleft().release()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
@@ -89,17 +91,21 @@ class Inbox:
             TimeoutError: ``timeout`` seconds passed with no message.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            while not self._items and not self.finished:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+        while True:
+            with self._lock:
+                if self._items or self.finished:
+                    return self._take()
+                remaining = -1.0 if deadline is None else deadline - time.monotonic()
+                if deadline is not None and remaining <= 0:
                     raise TimeoutError("no message arrived in time")
-                self._sleepers += 1
-                try:
-                    self._ready.wait(remaining)
-                finally:
-                    self._sleepers -= 1
-            return self._take()
+                # A plain lock per wait, released by the loop's put(): less work per
+                # message than a Condition.
+                sleeper = threading.Lock()
+                sleeper.acquire()
+                self._sleepers.append(sleeper)
+            if not sleeper.acquire(timeout=remaining):
+                with self._lock, contextlib.suppress(ValueError):
+                    self._sleepers.remove(sleeper)  # not woken: look again, then time out
 
     async def get(self, timeout: float | None = None) -> Message | None:
         """Wait on the loop until a message arrives; ``None`` once finished.

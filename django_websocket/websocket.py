@@ -11,7 +11,6 @@ explicit ``accept``. Until then the view may still refuse it by returning an
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping
@@ -92,7 +91,7 @@ class WebSocket(_BaseWebSocket):
                 "the blocking WebSocket was used on the event loop; "
                 "use it from a sync view, or write an async view"
             )
-        return asyncio.run_coroutine_threadsafe(coroutine, self._connection.loop).result()
+        return self._connection.bridge.call(coroutine)
 
     def accept(self, subprotocol: str | None = None, headers: Headers | None = None) -> None:
         """Complete the handshake, optionally choosing a subprotocol and adding headers.

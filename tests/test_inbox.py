@@ -67,3 +67,28 @@ async def test_full_inbox_makes_the_reader_wait_until_a_thread_takes_one() -> No
 async def test_get_nowait_returns_none_when_empty() -> None:
     inbox = Inbox(2, asyncio.get_running_loop())
     assert inbox.get_nowait() is None
+
+
+async def test_finish_wakes_every_blocked_thread_and_put_wakes_one_per_message() -> None:
+    loop = asyncio.get_running_loop()
+    inbox = Inbox(8, loop)
+    waiting = [loop.run_in_executor(None, inbox.get_blocking, 5) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    inbox.put("one")
+    inbox.put("two")
+    await asyncio.sleep(0.05)
+    assert sorted(w.result() for w in waiting if w.done()) == ["one", "two"]
+    inbox.finish()
+    assert (await asyncio.gather(*waiting)).count(None) == 1
+
+
+async def test_a_blocked_thread_that_times_out_leaves_no_stale_wake_up_behind() -> None:
+    loop = asyncio.get_running_loop()
+    inbox = Inbox(8, loop)
+    with pytest.raises(TimeoutError):
+        await loop.run_in_executor(None, inbox.get_blocking, 0.05)
+    later = loop.run_in_executor(None, inbox.get_blocking, 5)
+    await asyncio.sleep(0.05)
+    inbox.put("for the second wait")
+    # Woken by the put, not by its own 5 s timeout running out.
+    assert await asyncio.wait_for(asyncio.shield(later), 1) == "for the second wait"
