@@ -8,8 +8,10 @@ view like a GET request, with ``request.websocket`` attached.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +39,8 @@ from .websocket import AsyncWebSocket, WebSocket
 __all__ = ["ASGIApplication", "WebSocketHandler", "get_asgi_application"]
 
 _SCHEMES = {"ws": "http", "wss": "https"}
+
+logger = logging.getLogger("django_websocket")
 
 
 def get_asgi_application() -> ASGIApplication:
@@ -122,9 +126,18 @@ class WebSocketHandler(ASGIHandler):
             await sync_to_async(response.close)()  # sends request_finished
 
     async def close_all(self, code: int, reason: str) -> None:
-        """Close every open connection, waking views blocked in ``wait()``."""
-        for connection in list(self._connections):
-            await connection.close(code, reason)
+        """Close every open connection at once, waking views blocked in ``wait()``.
+
+        A connection that fails to close is logged and skipped; nothing is raised.
+        """
+        connections = list(self._connections)
+        results = await asyncio.gather(
+            *(connection.close(code, reason) for connection in connections),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, ConnectionClosed):
+                logger.error("Closing a WebSocket connection failed", exc_info=result)
 
     async def _end(self, connection: Connection, response: HttpResponseBase) -> None:
         # The view (or middleware) is done: close, or deny with the response.
