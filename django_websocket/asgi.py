@@ -33,6 +33,7 @@ from .connection import Connection
 from .exceptions import ConnectionClosed
 from .origin import origin_allowed
 from .request import attach_websocket
+from .shutdown import SignalChain
 from .transports.asgi import ASGITransport, Event, Receive, Scope, Send
 from .websocket import AsyncWebSocket, WebSocket
 
@@ -66,14 +67,25 @@ class ASGIApplication:
             await self.http_handler(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            event = await receive()
-            if event["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif event["type"] == "lifespan.shutdown":
-                await self.websocket_handler.close_all(1001, "server shutting down")
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        # Close with 1001 on lifespan shutdown, and on SIGTERM/SIGINT where the server
+        # would otherwise close the sockets first (uvicorn: see shutdown.py).
+        signals = SignalChain(self._close_all)
+        try:
+            while True:
+                event = await receive()
+                if event["type"] == "lifespan.startup":
+                    signals.install()
+                    await send({"type": "lifespan.startup.complete"})
+                elif event["type"] == "lifespan.shutdown":
+                    signals.restore()
+                    await self._close_all()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        finally:
+            signals.restore()
+
+    async def _close_all(self) -> None:
+        await self.websocket_handler.close_all(1001, "server shutting down")
 
 
 class _ViewReturned(HttpResponse):

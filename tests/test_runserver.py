@@ -129,6 +129,30 @@ def test_runserver_reloads_when_a_view_changes(tmp_path: Path) -> None:
         assert "changed, reloading" in output.read_text()
 
 
+def test_ctrl_c_closes_websockets_with_1001_and_stops(tmp_path: Path) -> None:
+    # Without the autoreloader uvicorn runs in the main thread, where the library's
+    # signal handler closes the sockets before uvicorn's shutdown (1012) would. (With
+    # it, Django's reloader process kills the server process: the sockets just drop.)
+    write_project(tmp_path)
+    (tmp_path / "rsproject/views.py").write_text(
+        "from django_websocket import require_websocket\n\n"
+        "@require_websocket\n"
+        "def hello(request):\n"
+        "    request.websocket.send('holding')\n"
+        "    request.websocket.wait()\n"
+    )
+    with contextlib.ExitStack() as stack:
+        with runserver(tmp_path, "--noreload") as (port, _):
+            ws = stack.enter_context(connect(f"ws://127.0.0.1:{port}/hello/", open_timeout=10))
+            assert ws.recv(timeout=10) == "holding"
+            started = time.monotonic()
+        # runserver() has sent SIGINT and waited for the exit (up to 15 s, then SIGKILL).
+        assert time.monotonic() - started < 10
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert (ws.close_code, ws.close_reason) == (1001, "server shutting down")
+
+
 def test_runserver_reports_a_port_in_use(tmp_path: Path) -> None:
     write_project(tmp_path)
     with socket.socket() as taken:

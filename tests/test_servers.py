@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -192,11 +193,11 @@ def test_one_byte_more_closes_the_connection(running: Server) -> None:
 
 
 SHUTDOWN_CLOSE = {
-    # uvicorn closes every WebSocket itself, before the application hears of the shutdown
-    # (lifespan comes later), with 1012 "service restart" and no reason; gunicorn's
-    # uvicorn workers are uvicorn. The views see the disconnect and end.
-    "uvicorn": (1012, ""),
-    "gunicorn": (1012, ""),
+    # uvicorn would close every WebSocket itself with 1012 before lifespan "shutdown";
+    # the library's signal handler (shutdown.py) closes them first, with 1001. gunicorn's
+    # uvicorn workers are uvicorn. The views see the close and end.
+    "uvicorn": (1001, "server shutting down"),
+    "gunicorn": (1001, "server shutting down"),
 }
 
 
@@ -218,6 +219,18 @@ def test_sigterm_closes_every_connection_and_exits(tmp_path, server_kind: str) -
         # Sync views blocked in wait() woke up (None) and returned: the process exits.
         server.process.wait(30)
     assert "Internal Server Error" not in server.log()
+
+
+def test_a_second_sigint_still_forces_uvicorn_to_exit(tmp_path) -> None:
+    with serve(tmp_path) as server, connect(f"{server.ws}/sleep_through_close/") as ws:
+        assert ws.recv(timeout=10) == "sleeping"
+        server.process.send_signal(signal.SIGINT)
+        assert closed_with(ws) == (1001, "server shutting down")  # Ctrl-C: 1001 too
+        # The view sleeps on (60 s) and uvicorn waits for it, until a second Ctrl-C.
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.process.wait(1)
+        server.process.send_signal(signal.SIGINT)
+        server.process.wait(10)
 
 
 async def test_lifespan_shutdown_closes_sockets_still_open_with_1001() -> None:

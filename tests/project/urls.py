@@ -56,5 +56,11 @@ urlpatterns += [
 ]
 urlpatterns += [
     path(f"{name}/", getattr(views, name))
-    for name in ["handshake_info", "usernames", "record_on_close", "slow_accept"]
+    for name in [
+        "handshake_info",
+        "usernames",
+        "record_on_close",
+        "slow_accept",
+        "sleep_through_close",
+    ]
 ]

@@ -507,3 +507,10 @@ async def slow_accept(request):
     """Sleep ?sleep= seconds before touching the socket (the handshake waits)."""
     await asyncio.sleep(float(request.GET.get("sleep", "1")))
     await request.websocket.send("late")
+
+
+@require_websocket
+async def sleep_through_close(request):
+    """Accept, then sleep ?sleep= seconds whatever happens to the socket."""
+    await request.websocket.send("sleeping")
+    await asyncio.sleep(float(request.GET.get("sleep", "60")))
