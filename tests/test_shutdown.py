@@ -77,7 +77,7 @@ def test_chainable_takes_python_functions_and_methods_only() -> None:
 async def test_a_signal_closes_first_then_reaches_the_previous_handler(
     previous: Previous,
 ) -> None:
-    close = Closer(delay=0.2)
+    close = Closer(delay=0.5)
     chain = SignalChain(close)
     chain.install()
     assert all(signal.getsignal(signum) == chain._handle for signum in SIGS)
