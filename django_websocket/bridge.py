@@ -91,7 +91,7 @@ _bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBridge] = (
 
 
 def bridge_for(loop: asyncio.AbstractEventLoop) -> LoopBridge:
-    """Return the loop's bridge, shared by every connection on it. Call on the loop."""
+    """Return the loop's bridge, shared by every caller on it (made on first use)."""
     bridge = _bridges.get(loop)
     if bridge is None:
         bridge = _bridges[loop] = LoopBridge(loop)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+from ..bridge import bridge_for
 from ..conf import conf
 from ..connection import Connection
 from ..exceptions import WebSocketError
@@ -190,7 +191,7 @@ class GroupBackend:
             )
         home = self.loop
         if home is not None and home.is_running():
-            return asyncio.run_coroutine_threadsafe(coroutine, home).result()
+            return bridge_for(home).call(coroutine)
         return asyncio.run(coroutine)
 
     def _bind(self) -> None:
