@@ -186,10 +186,12 @@ def start_server(
     app: str = "benchproject.router:application",
     settings: str = "benchproject.settings",
     environ: dict[str, str] | None = None,
+    cpus: set[int] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start uvicorn serving ``app`` (``benchproject.router``) and wait until it listens.
 
-    ``settings`` is the Django settings module; ``environ`` adds environment variables.
+    ``settings`` is the Django settings module; ``environ`` adds environment variables;
+    ``cpus`` pins the server (all its threads) to those CPUs (Linux).
     """
     command = [
         sys.executable, "-m", "uvicorn", app,
@@ -197,7 +199,8 @@ def start_server(
         "--ws", "websockets-sansio", "--log-level", "warning", "--workers", "1",
     ]  # fmt: skip
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, **(environ or {})}
-    server = subprocess.Popen(command, env=env)
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    server = subprocess.Popen(command, env=env, preexec_fn=pin)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -297,6 +300,11 @@ def main(argv: list[str] | None = None) -> None:
         choices=["flamegraph", "speedscope", "raw"],
         help="py-spy output format (flamegraph)",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the server to CPU 0 and this client to the others (Linux, 2+ CPUs)",
+    )
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.targets.split(",") if name.strip()]
     unknown = set(names) - set(TARGETS)
@@ -313,7 +321,15 @@ def main(argv: list[str] | None = None) -> None:
         f"uvicorn --ws websockets-sansio on 127.0.0.1:{port}; {os.cpu_count()} CPUs",
         flush=True,
     )
-    server = start_server(port)
+    server_cpus = None
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs at least 2 CPUs")
+        server_cpus = {cpus[0]}
+        os.sched_setaffinity(0, cpus[1:])
+        print(f"pinned: server on CPU {cpus[0]}, client on CPU {cpus[1:]}", flush=True)
+    server = start_server(port, cpus=server_cpus)
     results: dict[str, list[RunResult]] = {name: [] for name in names}
     try:
         for round_number in range(1, args.rounds + 1):
