@@ -52,18 +52,34 @@ class LoopBridge:
         self._wake_pending = False
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` on the loop; block this thread until it returns or raises."""
+        """Run ``coroutine`` on the loop; block this thread until it returns or raises.
+
+        Raises:
+            RuntimeError: the loop is closed.
+        """
         call = _Call(coroutine)
         # Append, then look: the loop clears the flag before it takes calls, so a call
         # appended while the flag is still set is taken by the wake-up already on its way.
         self._calls.append(call)
         if not self._wake_pending:
             self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._start_calls)
+            try:
+                self._loop.call_soon_threadsafe(self._start_calls)
+            except RuntimeError as error:  # the loop is closed: nothing will run them
+                self._fail_calls(error)
         call.done.acquire()
         if call.error is not None:
             raise call.error
         return call.result  # type: ignore[return-value]
+
+    def _fail_calls(self, error: RuntimeError) -> None:
+        # Every call waiting for the wake-up that cannot happen gets the error.
+        self._wake_pending = False
+        while self._calls:
+            call = self._calls.popleft()
+            call.coroutine.close()
+            call.error = RuntimeError(*error.args)  # one exception object per thread
+            call.done.release()
 
     def _start_calls(self) -> None:
         # On the loop.

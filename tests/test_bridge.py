@@ -51,3 +51,14 @@ async def test_many_threads_calling_at_once_each_get_their_own_result() -> None:
 async def test_one_bridge_per_loop() -> None:
     loop = asyncio.get_running_loop()
     assert bridge_for(loop) is bridge_for(loop)
+
+
+def test_calling_into_a_closed_loop_raises_instead_of_blocking_for_ever() -> None:
+    loop = asyncio.new_event_loop()
+    bridge = LoopBridge(loop)
+    loop.close()
+    for _ in range(2):  # and again: a failed wake-up must not leave the bridge stuck
+        coroutine = _on_loop(1)
+        with pytest.raises(RuntimeError, match="closed"):
+            bridge.call(coroutine)
+        assert coroutine.cr_frame is None  # closed, so no "never awaited" warning
