@@ -11,6 +11,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from django.test import AsyncClient, Client
 
+from ..bridge import bridge_for
 from ..exceptions import WebSocketError
 from ..inbox import Message
 from ..transports.asgi import Scope
@@ -196,6 +197,7 @@ class _LoopThread:
         )
         thread.start()
         self.ident = thread.ident
+        self.bridge = bridge_for(self.loop)  # the one the views' connections use too
 
     @classmethod
     def get(cls) -> _LoopThread:
@@ -209,7 +211,7 @@ class _LoopThread:
         if threading.get_ident() == self.ident:
             coroutine.close()
             raise WebSocketError("the sync test client was used on its own event loop")
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+        return self.bridge.call(coroutine)
 
 
 class ClientWebSocket:
