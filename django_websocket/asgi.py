@@ -3,43 +3,39 @@
 ``get_asgi_application()`` replaces Django's function of the same name in ``asgi.py``.
 HTTP goes to Django's own ``ASGIHandler``, untouched. A ``websocket`` connection goes to
 :class:`WebSocketHandler`, which runs it through Django's middleware, URL resolver and
-view like a GET request, with ``request.websocket`` attached.
+view like a GET request (:mod:`django_websocket.handler`), with ``request.websocket``
+driven by the asyncio driver (:mod:`django_websocket.asyncio.connection`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import django
-from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.http import (
-    HttpRequest,
-    HttpResponse,
-    HttpResponseBadRequest,
-    HttpResponseForbidden,
-)
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 
+from .asyncio.asgi import ASGITransport, Event, Receive, Scope, Send
+from .asyncio.connection import Connection
 from .conf import conf
-from .connection import Connection
 from .exceptions import ConnectionClosed
-from .origin import origin_allowed
-from .request import attach_websocket
+from .groups.base import serve_on
+from .handler import ViewReturned, WebSocketHandlerMixin
+from .protocol import Protocol
+from .request import SESSION, WebSocketASGIRequest
 from .shutdown import SignalChain
-from .transports.asgi import ASGITransport, Event, Receive, Scope, Send
+from .sync.bridged import BridgedConnection
 from .websocket import AsyncWebSocket, WebSocket
 
-__all__ = ["ASGIApplication", "WebSocketHandler", "get_asgi_application"]
-
-_SCHEMES = {"ws": "http", "wss": "https"}
+__all__ = ["ASGIApplication", "ASGISession", "WebSocketHandler", "get_asgi_application"]
 
 logger = logging.getLogger("django_websocket")
 
@@ -88,18 +84,34 @@ class ASGIApplication:
         await self.websocket_handler.close_all(1001, "server shutting down")
 
 
-class _ViewReturned(HttpResponse):
-    """What the middleware chain sees once a WebSocket view has returned."""
+class ASGISession:
+    """One handshake from an ASGI server: its asyncio connection, and the view's form.
 
-    status_code = 101
+    A sync view gets the blocking :class:`~django_websocket.websocket.WebSocket` over a
+    :class:`~django_websocket.sync.bridged.BridgedConnection`; an async view gets
+    :class:`~django_websocket.websocket.AsyncWebSocket` over the connection itself.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.protocol = connection.protocol
+
+    def front_end(self, *, is_async: bool) -> WebSocket | AsyncWebSocket:
+        """Return ``request.websocket`` for a sync or async view."""
+        self.connection.read_ahead = not is_async  # a sync view's thread waits on the reader
+        if is_async:
+            return AsyncWebSocket(self.connection)
+        return WebSocket(BridgedConnection(self.connection))
 
 
-class WebSocketHandler(ASGIHandler):
+class WebSocketHandler(WebSocketHandlerMixin, ASGIHandler):
     """Serve ``websocket`` scopes through Django's middleware, URLconf and views.
 
     Each connection runs in its own ``ThreadSensitiveContext``, so a sync view and sync
     middleware get one thread of their own, never a thread shared with other connections.
     """
+
+    request_class = WebSocketASGIRequest
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,23 +126,24 @@ class WebSocketHandler(ASGIHandler):
         """Run one connection from ``websocket.connect`` to its close."""
         if (await receive())["type"] != "websocket.connect":
             return
-        connection = Connection(
-            ASGITransport(scope, receive, send),
-            max_queue=conf.MAX_QUEUE,
-            max_size=conf.MAX_MESSAGE_SIZE,
+        transport = ASGITransport(scope, receive, send)
+        protocol = Protocol(
+            transport.subprotocols, max_queue=conf.MAX_QUEUE, max_size=conf.MAX_MESSAGE_SIZE
         )
+        connection = Connection(transport, protocol)
+        serve_on(connection.loop)  # the process's home loop for groups
         set_script_prefix(get_script_prefix(scope))
         await signals.request_started.asend(sender=self.__class__, scope=scope)
-        request, response = self.create_request(_as_http_scope(scope), io.BytesIO())
+        scope = {**scope, SESSION: ASGISession(connection)}
+        request, response = self.create_request(scope, io.BytesIO())
         if request is not None:
-            attach_websocket(request, WebSocket(connection))
-            request._websocket_connection = connection  # type: ignore[attr-defined]
             self._connections.add(connection)
             try:
                 response = await self.get_response_async(request)
             finally:
                 self._connections.discard(connection)
-        assert response is not None
+        if response is None:  # create_request returns a request or a response
+            response = HttpResponse(status=500)
         try:
             await self._end(connection, response)
         finally:
@@ -152,15 +165,16 @@ class WebSocketHandler(ASGIHandler):
                 logger.error("Closing a WebSocket connection failed", exc_info=result)
 
     async def _end(self, connection: Connection, response: HttpResponseBase) -> None:
-        # The view (or middleware) is done: close, or deny with the response.
-        if connection.is_connecting:
-            if isinstance(response, _ViewReturned):
-                await connection.accept()
-            else:
-                await connection.deny(*await self._render(response))
-                return
-        failed = connection.failed or response.status_code >= 500
-        await connection.close(1011 if failed else 1000)
+        # The view (or middleware) is done: deny with the response, or close.
+        protocol = connection.protocol
+        returned_nothing = isinstance(response, ViewReturned)
+        code = protocol.end_code(response.status_code, returned_nothing=returned_nothing)
+        if code is None:
+            await connection.deny(*await self._render(response))
+            return
+        if protocol.must_accept:
+            await connection.accept()
+        await connection.close(code)
 
     async def _render(self, response: HttpResponseBase) -> tuple[int, list[Any], bytes]:
         # Reuse Django's own encoding of a response (headers, cookies, streaming).
@@ -173,51 +187,13 @@ class WebSocketHandler(ASGIHandler):
         body = b"".join(event.get("body", b"") for event in events[1:])
         return events[0]["status"], events[0]["headers"], body
 
-    def resolve_request(self, request: HttpRequest) -> Any:
-        """Resolve the view as Django does, then guard it for WebSocket use."""
-        view, args, kwargs = super().resolve_request(request)
-        connection: Connection = request._websocket_connection  # type: ignore[attr-defined]
-        return self._guard(view, connection), args, kwargs
-
-    def make_view_atomic(self, view: Callable[..., Any]) -> Callable[..., Any]:
-        """Leave WebSocket views out of ``ATOMIC_REQUESTS``.
-
-        A transaction held for a connection's whole life would hold its locks that long;
-        wrap each message's work in ``transaction.atomic`` instead.
-        """
-        return view
-
-    def _guard(self, view: Callable[..., Any], connection: Connection) -> Callable[..., Any]:
-        is_async = iscoroutinefunction(view)
-
-        @functools.wraps(view)
-        async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            if not (getattr(view, "accept_websocket", False) or conf.ACCEPT_ALL):
-                return HttpResponseBadRequest("This URL does not accept WebSocket connections.")
-            check_origin = getattr(view, "websocket_check_origin", conf.CHECK_ORIGIN)
-            if check_origin and not origin_allowed(request):
-                return HttpResponseForbidden("Cross-origin WebSocket handshake refused.")
-            connection.idle_timeout = getattr(view, "websocket_idle_timeout", conf.IDLE_TIMEOUT)
-            front_end = AsyncWebSocket if is_async else WebSocket
-            attach_websocket(request, front_end(connection))
-            try:
-                if is_async:
-                    response = await view(request, *args, **kwargs)
-                else:
-                    response = await self._run_sync_view(view, request, *args, **kwargs)
-            except ConnectionClosed:
-                return _ViewReturned()
-            except Exception:
-                connection.failed = not connection.is_connecting
-                raise
-            return _ViewReturned() if response is None else response
-
-        return guarded
-
-    async def _run_sync_view(
-        self, view: Callable[..., Any], request: HttpRequest, *args: Any, **kwargs: Any
+    async def run_sync_view(
+        self, view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any
     ) -> Any:
-        # Bound the threads that sync WebSocket views hold; past the bound, 503.
+        """Run a sync view in the connection's own thread; past the bound, 503.
+
+        ``WEBSOCKET_MAX_SYNC_VIEWS`` bounds the threads that sync WebSocket views hold.
+        """
         if self._sync_views_running >= conf.MAX_SYNC_VIEWS:
             return HttpResponse("Too many WebSocket connections; try again later.", status=503)
         self._sync_views_running += 1
@@ -225,9 +201,3 @@ class WebSocketHandler(ASGIHandler):
             return await sync_to_async(view, thread_sensitive=True)(request, *args, **kwargs)
         finally:
             self._sync_views_running -= 1
-
-
-def _as_http_scope(scope: Scope) -> Scope:
-    # Django's request class wants an HTTP method and an http(s) scheme.
-    scheme = _SCHEMES.get(scope.get("scheme", "ws"), "http")
-    return {**scope, "method": "GET", "scheme": scheme}

@@ -10,6 +10,10 @@ work per call, which matters when it is paid for every message:
   ends, in the same step (no ``concurrent.futures.Future``, no chained callbacks).
 - Where asyncio can (Python 3.12+), the coroutine starts at once, in the loop's
   callback, instead of one loop iteration later.
+
+A call from the loop's own thread would wait for ever for itself: it raises
+:class:`~django_websocket.exceptions.WebSocketError` instead. This module is the one way
+onto a loop from a thread in the package, so the check lives here once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import weakref
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
+
+from .exceptions import WebSocketError
 
 __all__ = ["LoopBridge", "bridge_for"]
 
@@ -56,7 +62,14 @@ class LoopBridge:
 
         Raises:
             RuntimeError: the loop is closed.
+            WebSocketError: called on the loop's own thread (it would wait for itself).
         """
+        if asyncio._get_running_loop() is self._loop:
+            coroutine.close()
+            raise WebSocketError(
+                "a blocking WebSocket call was made on the event loop it needs; "
+                "use it from sync code (a sync view), or the async form in async code"
+            )
         call = _Call(coroutine)
         # Append, then look: the loop clears the flag before it takes calls, so a call
         # appended while the flag is still set is taken by the wake-up already on its way.

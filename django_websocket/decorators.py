@@ -1,13 +1,16 @@
 """``accept_websocket`` and ``require_websocket``: mark a view as a WebSocket endpoint.
 
 Both keep a sync view sync and an async view async, and work with or without
-``WebSocketMiddleware``.
+``WebSocketMiddleware``. The options travel one way: as a :class:`ViewOptions` in the
+wrapper's ``websocket_options`` attribute, which the handler reads before the view runs
+(as Django's ``csrf_exempt`` marks a view for ``CsrfViewMiddleware``).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -15,9 +18,38 @@ from django.http import HttpRequest, HttpResponse
 
 from .request import attach_http, is_websocket_request
 
-__all__ = ["accept_websocket", "require_websocket"]
+__all__ = ["ViewOptions", "accept_websocket", "require_websocket", "view_options"]
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """How a marked view serves WebSockets; ``None`` values follow the settings.
+
+    Attributes:
+        required: plain HTTP gets 426 Upgrade Required (``require_websocket``).
+        subprotocols: the subprotocols the view speaks, best first.
+        check_origin: refuse cross-site handshakes with 403 (``WEBSOCKET_CHECK_ORIGIN``).
+        idle_timeout: seconds without a client message before closing
+            (``WEBSOCKET_IDLE_TIMEOUT``).
+    """
+
+    required: bool = False
+    subprotocols: tuple[str, ...] = ()
+    check_origin: bool | None = None
+    idle_timeout: float | None = None
+
+
+def view_options(view: Callable[..., Any]) -> ViewOptions | None:
+    """Return the view's options, or ``None`` if it does not accept WebSockets.
+
+    A view marked by hand with ``view.accept_websocket = True`` gets the defaults.
+    """
+    options = getattr(view, "websocket_options", None)
+    if isinstance(options, ViewOptions):
+        return options
+    return ViewOptions() if getattr(view, "accept_websocket", False) else None
 
 
 @overload
@@ -104,35 +136,29 @@ def _mark(
     check_origin: bool | None,
     idle_timeout: float | None,
 ) -> View:
-    preferred = list(subprotocols)
+    options = ViewOptions(required, tuple(subprotocols), check_origin, idle_timeout)
 
-    def prepare(request: HttpRequest) -> HttpResponse | None:
-        # Before the view: refuse plain HTTP if required, or offer subprotocols.
-        if not is_websocket_request(request):
-            attach_http(request)
-            return _upgrade_required() if required else None
-        if preferred:
-            request.websocket._connection.state.preferred_subprotocols = preferred  # type: ignore[attr-defined]
-        return None
+    def refusal(request: HttpRequest) -> HttpResponse | None:
+        # Before the view: refuse plain HTTP if required.
+        if is_websocket_request(request):
+            return None
+        attach_http(request)
+        return _upgrade_required() if required else None
 
     if iscoroutinefunction(view):
 
         async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            refusal = prepare(request)
-            return refusal if refusal is not None else await view(request, *args, **kwargs)
+            refused = refusal(request)
+            return refused if refused is not None else await view(request, *args, **kwargs)
 
         wrapper: Any = markcoroutinefunction(async_wrapper)
     else:
 
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            refusal = prepare(request)
-            return refusal if refusal is not None else view(request, *args, **kwargs)
+            refused = refusal(request)
+            return refused if refused is not None else view(request, *args, **kwargs)
 
     functools.update_wrapper(wrapper, view)
     wrapper.accept_websocket = True
-    # Read by the handler before the view runs; absent means "follow the settings".
-    if check_origin is not None:
-        wrapper.websocket_check_origin = check_origin
-    if idle_timeout is not None:
-        wrapper.websocket_idle_timeout = idle_timeout
+    wrapper.websocket_options = options  # read by the handler before the view runs
     return wrapper  # type: ignore[no-any-return]

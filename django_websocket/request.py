@@ -1,26 +1,94 @@
-"""The attributes the seed's API adds to a request: ``is_websocket()`` and ``websocket``."""
+"""The request a WebSocket handshake becomes, and the attributes the seed's API adds.
+
+A handshake reaches Django as a GET request of :class:`WebSocketASGIRequest` (ASGI
+servers) or :class:`WebSocketWSGIRequest` (WSGI servers): Django's own request classes
+with ``websocket`` and ``is_websocket()``, built from the connection's *session* that the
+server adapter puts in the ASGI scope or WSGI environ under :data:`SESSION`. Plain HTTP
+requests keep Django's classes; the decorators and ``WebSocketMiddleware`` give them
+``websocket = None`` and ``is_websocket() -> False``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from typing import Protocol as _Interface
 
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest
 
-__all__ = ["attach_http", "attach_websocket", "is_websocket_request"]
+if TYPE_CHECKING:
+    from .protocol import Protocol
+    from .websocket import AsyncWebSocket, WebSocket
+
+__all__ = [
+    "SESSION",
+    "Session",
+    "WebSocketASGIRequest",
+    "WebSocketRequest",
+    "WebSocketWSGIRequest",
+    "attach_http",
+    "is_websocket_request",
+]
+
+SESSION = "django_websocket.session"
+"""The key of the connection's :class:`Session` in the ASGI scope or the WSGI environ."""
+
+_SCHEMES = {"ws": "http", "wss": "https"}
 
 
-def _true() -> bool:
-    return True
+class Session(_Interface):
+    """What a server adapter knows about one handshake, for the request and the view."""
+
+    protocol: Protocol
+    """The connection core."""
+
+    def front_end(self, *, is_async: bool) -> WebSocket | AsyncWebSocket:
+        """Return ``request.websocket`` for a sync (blocking) or async view."""
+        ...
+
+
+class WebSocketRequest(HttpRequest):
+    """What every WebSocket handshake request has (a base of both request classes).
+
+    Attributes:
+        websocket: the blocking :class:`~django_websocket.websocket.WebSocket` until the
+            view runs, then the form that fits the view (``AsyncWebSocket`` for
+            ``async def`` views).
+        websocket_session: the connection's session (see :data:`SESSION`).
+    """
+
+    websocket: WebSocket | AsyncWebSocket
+    websocket_session: Session
+
+    def _start_websocket(self, session: Session) -> None:
+        self.websocket_session = session
+        self.websocket = session.front_end(is_async=False)
+
+    def is_websocket(self) -> bool:
+        """Return ``True``: this is a WebSocket handshake."""
+        return True
+
+
+class WebSocketASGIRequest(WebSocketRequest, ASGIRequest):
+    """A WebSocket handshake from an ASGI server, as a GET request (``ws`` → ``http``)."""
+
+    def __init__(self, scope: dict[str, Any], body_file: Any) -> None:
+        scheme = _SCHEMES.get(scope.get("scheme", "ws"), "http")
+        super().__init__({**scope, "method": "GET", "scheme": scheme}, body_file)
+        self._start_websocket(scope[SESSION])
+
+
+class WebSocketWSGIRequest(WebSocketRequest, WSGIRequest):
+    """A WebSocket handshake from a WSGI server."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        super().__init__(environ)
+        self._start_websocket(environ[SESSION])
 
 
 def _false() -> bool:
     return False
-
-
-def attach_websocket(request: HttpRequest, websocket: Any) -> None:
-    """Give a WebSocket handshake request its ``websocket`` and ``is_websocket()``."""
-    request.websocket = websocket  # type: ignore[attr-defined]
-    request.is_websocket = _true  # type: ignore[attr-defined]
 
 
 def attach_http(request: HttpRequest) -> None:
@@ -32,4 +100,4 @@ def attach_http(request: HttpRequest) -> None:
 
 def is_websocket_request(request: HttpRequest) -> bool:
     """Return whether ``request`` is a WebSocket handshake served by this library."""
-    return getattr(request, "websocket", None) is not None
+    return isinstance(request, WebSocketRequest)

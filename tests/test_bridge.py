@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from django_websocket import WebSocketError
 from django_websocket.bridge import LoopBridge, bridge_for
 
 
@@ -62,3 +63,11 @@ def test_calling_into_a_closed_loop_raises_instead_of_blocking_for_ever() -> Non
         with pytest.raises(RuntimeError, match="closed"):
             bridge.call(coroutine)
         assert coroutine.cr_frame is None  # closed, so no "never awaited" warning
+
+
+async def test_a_call_from_the_loops_own_thread_raises_instead_of_waiting_for_itself() -> None:
+    bridge = LoopBridge(asyncio.get_running_loop())
+    coroutine = _on_loop(1)
+    with pytest.raises(WebSocketError, match="event loop"):
+        bridge.call(coroutine)
+    assert coroutine.cr_frame is None

@@ -217,56 +217,50 @@ def test_redis_restart_is_survived_and_outage_is_a_clear_error(
         recv_exactly(ws, "local")
 
 
-class _QuietTransport:
-    """A transport whose client never speaks; it keeps what the server sends."""
-
-    subprotocols: tuple[str, ...] = ()
+class _Member:
+    """A socket as the groups backend sees it (an accepted core); it keeps its offers."""
 
     def __init__(self) -> None:
+        from django_websocket.protocol import Protocol
+
+        self.protocol = Protocol(max_queue=4, max_size=1 << 20)
+        self.protocol.accept()
         self.sent: list[str | bytes] = []
 
-    async def accept(self, subprotocol: object, headers: object) -> None:
-        pass
-
-    async def deny(self, status: int, headers: object, body: bytes) -> None:
-        pass
-
-    async def receive(self) -> object:
-        await asyncio.Event().wait()  # never returns
-
-    async def send(self, message: str | bytes) -> None:
+    def offer(self, message: str | bytes) -> bool:
         self.sent.append(message)
+        return True
 
-    async def close(self, code: int, reason: str) -> None:
+    def stop_offers(self) -> None:
         pass
 
 
 def test_first_joins_to_many_groups_at_once_all_subscribe(redis_process: RedisProcess) -> None:
     # Joins that arrive while the listener is still making its first subscription
     # must be subscribed too (each would otherwise time out with GroupBackendError).
-    from django_websocket.connection import Connection
     from django_websocket.groups.redis import RedisBackend
 
     options = {"URL": redis_process.url, "TIMEOUT": 5}
 
     async def main() -> list[list[str | bytes]]:
         backend, other_process = RedisBackend(options), RedisBackend(options)
-        transports = [_QuietTransport() for _ in range(8)]
-        connections = [Connection(t, max_queue=4, max_size=1 << 20) for t in transports]  # type: ignore[arg-type]
+        members = [_Member() for _ in range(8)]
 
-        async def join_later(i: int, connection: Connection) -> None:
+        async def join_later(i: int, member: _Member) -> None:
             for _ in range(i):  # spread the joins over the listener's first connect
                 await asyncio.sleep(0)
-            await backend.join(f"g{i}", connection)
+            await backend.join(f"g{i}", member)
 
-        await asyncio.gather(*(join_later(i, c) for i, c in enumerate(connections)))
-        for i in range(len(connections)):
+        await asyncio.gather(*(join_later(i, m) for i, m in enumerate(members)))
+        for i in range(len(members)):
             await other_process.publish(f"g{i}", f"to g{i}")
         deadline = time.monotonic() + 20
-        while any(not t.sent for t in transports) and time.monotonic() < deadline:
+        while any(not m.sent for m in members) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        for connection in connections:
-            await connection.stop()
-        return [t.sent for t in transports]
+        for each in members:
+            each.protocol.closed_by_peer(1000)
+            for hook in each.protocol.take_close_hooks():
+                hook()
+        return [m.sent for m in members]
 
     assert asyncio.run(main()) == [[f"to g{i}"] for i in range(8)]

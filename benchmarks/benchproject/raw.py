@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_websocket.transports.asgi import Receive, Scope, Send
+from django_websocket.asyncio.asgi import Receive, Scope, Send
 
 __all__ = ["Receive", "Scope", "Send", "echo"]
 

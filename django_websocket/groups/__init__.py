@@ -23,8 +23,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from ..conf import conf
-from ..connection import Connection
-from ..inbox import Message
+from ..protocol import Message, Protocol
 from .base import GroupBackend, validate_group_name
 
 if TYPE_CHECKING:
@@ -85,7 +84,7 @@ def broadcast(name: str, message: Message, *, exclude: _BaseWebSocket | None = N
         WebSocketError: called on the event loop; use :func:`abroadcast` there.
     """
     backend = get_backend()
-    return backend.run_sync(backend.publish(name, message, _connection_of(exclude)))
+    return backend.run_sync(backend.publish(name, message, _protocol_of(exclude)))
 
 
 async def abroadcast(name: str, message: Message, *, exclude: _BaseWebSocket | None = None) -> int:
@@ -94,7 +93,7 @@ async def abroadcast(name: str, message: Message, *, exclude: _BaseWebSocket | N
     The same as :func:`broadcast`, awaited.
     """
     backend = get_backend()
-    return await backend.run(backend.publish(name, message, _connection_of(exclude)))
+    return await backend.run(backend.publish(name, message, _protocol_of(exclude)))
 
 
 def broadcast_json(name: str, data: Any, *, exclude: _BaseWebSocket | None = None) -> int:
@@ -107,5 +106,6 @@ async def abroadcast_json(name: str, data: Any, *, exclude: _BaseWebSocket | Non
     return await abroadcast(name, json.dumps(data), exclude=exclude)
 
 
-def _connection_of(websocket: _BaseWebSocket | None) -> Connection | None:
-    return None if websocket is None else websocket._connection
+def _protocol_of(websocket: _BaseWebSocket | None) -> Protocol | None:
+    # A socket is known to the backend by its connection core.
+    return None if websocket is None else websocket._protocol

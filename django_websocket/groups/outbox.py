@@ -1,95 +1,151 @@
 """The bounded per-socket buffer that group messages wait in before they are sent.
 
-A broadcast only appends to each member's :class:`Outbox`; a writer task per socket
-sends from it. A client that reads slowly therefore fills its own outbox and never
-delays the broadcaster or the other members. When an outbox is full the slow-client
+A broadcast only offers the message to each member (:meth:`Outbox.offer`); the member's
+driver sends it from there. A client that reads slowly therefore fills its own outbox and
+never delays the broadcaster or the other members. When an outbox is full the slow-client
 policy applies: ``"drop"`` the message for that socket, or ``"close"`` it with 1013.
+
+:class:`Outbox` holds the buffer and the policy, and may be offered to from any thread;
+each driver says how a new message reaches its socket. :class:`AsyncOutbox` is the
+asyncio driver's: a writer task on the connection's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
+from typing import TYPE_CHECKING
 
-from ..connection import Connection
 from ..exceptions import ConnectionClosed
-from ..inbox import Message
+from ..protocol import Message
 
-__all__ = ["POLICIES", "Outbox"]
+if TYPE_CHECKING:
+    from ..asyncio.connection import Connection
+
+__all__ = ["POLICIES", "SLOW_CLIENT", "AsyncOutbox", "Outbox"]
 
 POLICIES = ("drop", "close")
-SLOW_CLIENT_CODE = 1013  # Try Again Later
+SLOW_CLIENT = (1013, "client too slow")  # Try Again Later
 logger = logging.getLogger("django_websocket.groups")
 
 
 class Outbox:
-    """Messages waiting to be sent to one socket, with the task that sends them.
+    """Messages waiting to be sent to one socket, bounded, with the slow-client policy.
 
     Args:
-        connection: the socket's connection; the writer runs on its loop.
         maxsize: how many messages may wait before the policy applies.
         policy: ``"drop"`` or ``"close"``.
     """
 
-    def __init__(self, connection: Connection, *, maxsize: int, policy: str) -> None:
+    def __init__(self, *, maxsize: int, policy: str) -> None:
         if policy not in POLICIES:
             raise ValueError(f"WEBSOCKET_SLOW_CLIENT must be one of {POLICIES}, not {policy!r}")
         if maxsize < 1:
             raise ValueError("WEBSOCKET_GROUP_BUFFER must be at least 1")
-        self.connection = connection
-        self._maxsize = maxsize
-        self._policy = policy
-        self._items: deque[Message] = deque()
-        # The idle writer awaits this future; offer() resolves it. A bare future, not an
-        # asyncio.Event: this wake-up happens once per message and socket.
-        self._wakeup: asyncio.Future[None] | None = None
-        self._stopped = False
-        self._writer = connection.loop.create_task(self._write())
-        self._closer: asyncio.Task[None] | None = None
+        self.maxsize = maxsize
+        self.policy = policy
+        self.items: deque[Message] = deque()
+        self.lock = threading.Lock()
+        self.stopped = False
 
     def offer(self, message: Message) -> bool:
         """Queue ``message`` unless the buffer is full; return whether it was queued.
 
-        Call on the connection's loop.
+        Safe from any thread; never blocks on the socket.
         """
-        if self._stopped:
+        with self.lock:
+            if self.stopped:
+                return False
+            if len(self.items) >= self.maxsize:
+                full = True
+            else:
+                full = False
+                self.items.append(message)
+                first = len(self.items) == 1
+        if full:
+            if self.policy == "close":
+                self.stop()
+                logger.warning("closing a WebSocket whose group buffer is full (slow client)")
+                self.close_slow()
             return False
-        if len(self._items) >= self._maxsize:
-            if self._policy == "close":
-                self._close_slow()
-            return False
-        self._items.append(message)
-        wakeup = self._wakeup
-        if wakeup is not None:
-            self._wakeup = None
-            if not wakeup.done():
-                wakeup.set_result(None)
+        if first:
+            self.wake()
         return True
 
     def stop(self) -> None:
-        """Forget waiting messages and stop the writer."""
-        self._stopped = True
-        self._items.clear()
-        self._writer.cancel()
+        """Forget waiting messages and take no more."""
+        with self.lock:
+            self.stopped = True
+            self.items.clear()
 
-    def _close_slow(self) -> None:
-        self.stop()
-        logger.warning("closing a WebSocket whose group buffer is full (slow client)")
-        self._closer = self.connection.loop.create_task(
-            self.connection.close(SLOW_CLIENT_CODE, "client too slow")
-        )
+    def wake(self) -> None:
+        """Make the driver send what waits (the buffer was empty). Drivers override it."""
+
+    def close_slow(self) -> None:
+        """Close the socket with 1013 (policy ``"close"``). Drivers override it."""
+
+
+class AsyncOutbox(Outbox):
+    """The outbox of an asyncio connection: a writer task on its loop sends from it.
+
+    The writer awaits the server's send one message at a time, so the server's flow
+    control (uvicorn waits while the socket's write buffer is full) stalls only this
+    socket's writer.
+    """
+
+    def __init__(self, connection: Connection, *, maxsize: int, policy: str) -> None:
+        super().__init__(maxsize=maxsize, policy=policy)
+        self.connection = connection
+        self._loop = connection.loop
+        # The idle writer awaits this future; wake() resolves it. A bare future, not an
+        # asyncio.Event: this wake-up happens once per message and socket.
+        self._wakeup: asyncio.Future[None] | None = None
+        self._writer = self._loop.create_task(self._write())
+        self._closer: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Wake the writer (from the loop, or from another thread)."""
+        if threading.get_ident() == self.connection.loop_thread:
+            self._wake()
+        else:
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    def stop(self) -> None:
+        """Forget waiting messages and stop the writer."""
+        super().stop()
+        if threading.get_ident() == self.connection.loop_thread:
+            self._writer.cancel()
+        else:
+            self._loop.call_soon_threadsafe(self._writer.cancel)
+
+    def close_slow(self) -> None:
+        """Close the connection with 1013, in a task on its loop."""
+
+        def start() -> None:
+            self._closer = self._loop.create_task(self.connection.close(*SLOW_CLIENT))
+
+        if threading.get_ident() == self.connection.loop_thread:
+            start()
+        else:
+            self._loop.call_soon_threadsafe(start)
 
     async def _write(self) -> None:
-        loop = self.connection.loop
+        items = self.items
         while True:
-            while not self._items:
-                self._wakeup = loop.create_future()
+            while not items:
+                self._wakeup = self._loop.create_future()
                 await self._wakeup
-            message = self._items.popleft()
+            with self.lock:
+                message = items.popleft()
             try:
                 await self.connection.send(message)
             except ConnectionClosed:
-                self._stopped = True
-                self._items.clear()
+                super().stop()
                 return

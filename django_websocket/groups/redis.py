@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from ..exceptions import GroupBackendError
-from ..inbox import Message
+from ..protocol import Message
 from .base import GroupBackend
 
 __all__ = ["RedisBackend"]

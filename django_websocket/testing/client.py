@@ -11,10 +11,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 from django.test import AsyncClient, Client
 
+from ..asyncio.asgi import Scope
 from ..bridge import bridge_for
-from ..exceptions import WebSocketError
-from ..inbox import Message
-from ..transports.asgi import Scope
+from ..protocol import Message
 from .connection import (
     DEFAULT_TIMEOUT,
     AsyncClientWebSocket,
@@ -208,9 +207,6 @@ class _LoopThread:
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the loop and return its result, from another thread."""
-        if threading.get_ident() == self.ident:
-            coroutine.close()
-            raise WebSocketError("the sync test client was used on its own event loop")
         return self.bridge.call(coroutine)
 
 

@@ -11,10 +11,9 @@ from typing import Any, TypeVar
 
 from django.utils.datastructures import CaseInsensitiveMapping
 
+from ..asyncio.asgi import Event, Scope
 from ..exceptions import ConnectionClosed, WebSocketError
-from ..inbox import Message
-from ..state import validate_close
-from ..transports.asgi import Event, Scope
+from ..protocol import Message, validate_close
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClientWebSocket", "HandshakeDenied"]
 

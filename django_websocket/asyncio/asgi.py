@@ -1,4 +1,11 @@
-"""The transport for ASGI servers (uvicorn, hypercorn, daphne, granian, ...)."""
+"""ASGI ``websocket`` events for one connection, with what each server does differently.
+
+The asyncio driver (:class:`~django_websocket.asyncio.connection.Connection`) sends and
+receives messages with the server's own ``receive`` and ``send`` callables: that is its
+hot path, and nothing stands between the two. The rarer events go through
+:class:`ASGITransport`, which knows the servers' quirks: the handshake (``accept``,
+``deny``), the close, and which subprotocols the client offered.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,19 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from ..exceptions import ConnectionClosed
-from .base import Closed, Header
-
-__all__ = ["ASGITransport"]
+__all__ = ["ASGITransport", "Event", "Header", "Receive", "Scope", "Send"]
 
 Scope = dict[str, Any]
 Event = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Event]]
 Send = Callable[[Event], Awaitable[None]]
+Header = tuple[bytes, bytes]
 
 _RESPONSE_EXTENSION = "websocket.http.response"
 
 
 class ASGITransport:
-    """Speak ASGI ``websocket`` events for one connection.
+    """A connection's ASGI callables, and its handshake and close events.
 
     Args:
         scope: the connection's ASGI scope.
@@ -29,60 +34,39 @@ class ASGITransport:
     """
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._scope = scope
-        self._receive = receive
-        self._send = send
+        self.scope = scope
+        self.receive = receive
+        self.send = send
 
     @property
-    def subprotocols(self) -> Sequence[str]:
+    def subprotocols(self) -> list[str]:
         """The subprotocols the client offered.
 
         Some servers pass the header's comma-separated value as one item; split it.
         """
-        offered = self._scope.get("subprotocols") or ()
+        offered = self.scope.get("subprotocols") or ()
         return [name.strip() for value in offered for name in value.split(",") if name.strip()]
 
     @property
     def can_send_denial_body(self) -> bool:
         """Whether the server supports the ``websocket.http.response`` extension."""
-        return _RESPONSE_EXTENSION in (self._scope.get("extensions") or {})
+        return _RESPONSE_EXTENSION in (self.scope.get("extensions") or {})
 
     async def accept(self, subprotocol: str | None, headers: Sequence[Header]) -> None:
         """Send ``websocket.accept``."""
-        await self._send(
+        await self.send(
             {"type": "websocket.accept", "subprotocol": subprotocol, "headers": list(headers)}
         )
 
     async def deny(self, status: int, headers: Sequence[Header], body: bytes) -> None:
         """Send the response, or a bare close (a 403) where the server cannot."""
         if not self.can_send_denial_body:
-            await self._send({"type": "websocket.close", "code": 1000})
+            await self.send({"type": "websocket.close", "code": 1000})
             return
-        await self._send(
+        await self.send(
             {"type": "websocket.http.response.start", "status": status, "headers": list(headers)}
         )
-        await self._send({"type": "websocket.http.response.body", "body": body})
-
-    async def receive(self) -> str | bytes | Closed:
-        """Return the next message, or :class:`Closed`."""
-        while True:
-            event = await self._receive()
-            kind = event["type"]
-            if kind == "websocket.receive":
-                text = event.get("text")
-                return text if text is not None else bytes(event.get("bytes") or b"")
-            if kind == "websocket.disconnect":
-                return Closed(int(event.get("code", 1005)), event.get("reason") or "")
-            # websocket.connect is consumed by the handler; ignore anything unknown.
-
-    async def send(self, message: str | bytes) -> None:
-        """Send ``websocket.send``; a server error on a dead socket is ConnectionClosed."""
-        event: dict[str, Any] = {"type": "websocket.send"}
-        event["text" if isinstance(message, str) else "bytes"] = message
-        try:
-            await self._send(event)
-        except OSError as exc:  # ASGI servers raise an OSError on a dead connection
-            raise ConnectionClosed.for_code(1006) from exc
+        await self.send({"type": "websocket.http.response.body", "body": body})
 
     async def close(self, code: int, reason: str) -> None:
         """Send ``websocket.close``.
@@ -91,11 +75,11 @@ class ASGITransport:
         1009, 1011, ...) and raises; the connection is then closed with 1000 instead.
         """
         try:
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            await self.send({"type": "websocket.close", "code": code, "reason": reason})
         except OSError:  # already gone: nothing to close
             pass
         except Exception:
             if code == 1000:
                 raise
             with contextlib.suppress(OSError):
-                await self._send({"type": "websocket.close", "code": 1000, "reason": reason})
+                await self.send({"type": "websocket.close", "code": 1000, "reason": reason})

@@ -1,0 +1,6 @@
+"""The asyncio driver: a connection on an event loop, over ASGI events.
+
+- :mod:`~django_websocket.asyncio.connection`: :class:`Connection`, the driver;
+- :mod:`~django_websocket.asyncio.asgi`: :class:`ASGITransport`, the handshake and close
+  events and what each ASGI server does differently.
+"""

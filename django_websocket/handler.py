@@ -1,0 +1,145 @@
+"""What serving a WebSocket handshake through Django means, whatever the server.
+
+:class:`WebSocketHandlerMixin` goes in front of Django's ``ASGIHandler`` (``asgi.py``)
+or ``WSGIHandler`` (``wsgi.py``). The request runs through Django's middleware and URL
+resolver like a GET; the resolved view is wrapped in a guard that refuses what must be
+refused before the view runs:
+
+- a view that is not marked (``@accept_websocket``/``@require_websocket``) while
+  ``WEBSOCKET_ACCEPT_ALL`` is off: 400;
+- a cross-site handshake (``origin.py``): 403;
+
+then applies the view's options to the connection core, gives the view the
+``request.websocket`` that fits it (blocking or awaited), and turns its outcome into
+something Django's response machinery accepts: a view that returns nothing (or lets
+``ConnectionClosed`` escape) yields a private 101 response, so middleware sees a
+response; a view that raises after the handshake marks the connection failed (the
+adapter closes with 1011) and Django logs it as usual. How the view finally closes or
+denies the connection is the core's rule (:meth:`Protocol.end_code
+<django_websocket.protocol.Protocol.end_code>`), carried out by the server adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+
+from .conf import conf
+from .decorators import ViewOptions, view_options
+from .exceptions import ConnectionClosed
+from .origin import origin_allowed
+from .protocol import Protocol
+from .request import Session, WebSocketRequest
+
+__all__ = ["ViewReturned", "WebSocketHandlerMixin"]
+
+
+class ViewReturned(HttpResponse):
+    """What the middleware chain sees once a WebSocket view has returned nothing."""
+
+    status_code = 101
+
+
+class WebSocketHandlerMixin:
+    """Guard the resolved view of every WebSocket handshake; see the module docstring.
+
+    For a subclass of Django's ``BaseHandler``. Sync views run as the handler runs them
+    (:meth:`run_sync_view`, which an adapter may override).
+    """
+
+    handles_async: bool = True  # ASGI: the guard is a coroutine for every view
+
+    def resolve_request(self, request: HttpRequest) -> Any:
+        """Resolve the view as Django does, then guard it for WebSocket use."""
+        view, args, kwargs = super().resolve_request(request)  # type: ignore[misc]
+        return self.guard(view), args, kwargs
+
+    def make_view_atomic(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Leave WebSocket views out of ``ATOMIC_REQUESTS``.
+
+        A transaction held for a connection's whole life would hold its locks that long;
+        wrap each message's work in ``transaction.atomic`` instead.
+        """
+        return view
+
+    def guard(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Return ``view`` wrapped for WebSocket use (see the module docstring)."""
+        options = view_options(view)
+        is_async = iscoroutinefunction(view)
+
+        def refusal(request: WebSocketRequest) -> HttpResponse | None:
+            # Before the view: what is refused, or None once the view may run.
+            if options is None and not conf.ACCEPT_ALL:
+                return HttpResponseBadRequest("This URL does not accept WebSocket connections.")
+            opts = options or ViewOptions()
+            check_origin = conf.CHECK_ORIGIN if opts.check_origin is None else opts.check_origin
+            if check_origin and not origin_allowed(request):
+                return HttpResponseForbidden("Cross-origin WebSocket handshake refused.")
+            session = request.websocket_session
+            _configure(session, opts)
+            request.websocket = session.front_end(is_async=is_async)
+            return None
+
+        if is_async or self.handles_async:
+
+            @functools.wraps(view)
+            async def guarded(request: WebSocketRequest, *args: Any, **kwargs: Any) -> Any:
+                refused = refusal(request)
+                if refused is not None:
+                    return refused
+                response = None
+                with _view_outcome(request.websocket_session.protocol):
+                    if is_async:
+                        response = await asyncio.ensure_future(view(request, *args, **kwargs))
+                    else:
+                        response = await self.run_sync_view(view, request, args, kwargs)
+                return ViewReturned() if response is None else response
+
+            return guarded
+
+        @functools.wraps(view)
+        def guarded_sync(request: WebSocketRequest, *args: Any, **kwargs: Any) -> Any:
+            refused = refusal(request)
+            if refused is not None:
+                return refused
+            response = None
+            with _view_outcome(request.websocket_session.protocol):
+                response = view(request, *args, **kwargs)
+            return ViewReturned() if response is None else response
+
+        return guarded_sync
+
+    async def run_sync_view(
+        self, view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any
+    ) -> Any:
+        """Run a sync view from the (async) guard; the ASGI adapter overrides it."""
+        raise NotImplementedError
+
+
+def _configure(session: Session, options: ViewOptions) -> None:
+    protocol = session.protocol
+    protocol.preferred_subprotocols = list(options.subprotocols)
+    if protocol.must_accept:  # the idle timeout starts at the accept
+        protocol.idle_timeout = (
+            conf.IDLE_TIMEOUT if options.idle_timeout is None else options.idle_timeout
+        )
+
+
+@contextlib.contextmanager
+def _view_outcome(protocol: Protocol) -> Iterator[None]:
+    # ConnectionClosed escaping the view is a normal end (the client left); any other
+    # exception after the handshake fails the connection, and Django logs it and makes a
+    # 500 response of it, as for any view.
+    try:
+        yield
+    except ConnectionClosed:
+        pass
+    except Exception:
+        protocol.failed = not protocol.must_accept
+        raise

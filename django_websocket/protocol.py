@@ -1,0 +1,290 @@
+"""Every rule of one WebSocket connection, with no I/O.
+
+:class:`Protocol` is the connection core that both drivers share: the asyncio driver
+(:mod:`django_websocket.asyncio`, ASGI events on an event loop) and the blocking driver
+(:mod:`django_websocket.sync`, a socket owned by the view's thread or greenlet). A driver
+tells it what happened (the view accepted, a message arrived at time *t*, the client
+closed, the view returned) and asks it what to do (accept first? close with which code?
+keep reading? when is the connection idle?). Nothing here waits, reads or writes, so the
+rules are tested in milliseconds without a server.
+
+The rules, in the order a connection meets them:
+
+- **The handshake is decided on first use.** Until the view accepts, uses the socket, or
+  returns, the handshake is open (:attr:`Protocol.must_accept`) and the view may still
+  refuse it with any ``HttpResponse``. Any use of the socket first accepts it with the
+  defaults: the view's preferred subprotocols, in the view's order.
+- **Incoming messages** are capped at ``max_size`` bytes (a larger one closes with 1009)
+  and wait, unread, in a buffer of at most ``max_queue`` messages; when it is full the
+  driver stops reading, so TCP pushes back on the client.
+- **Idle connections** (no message for ``idle_timeout`` seconds, and nothing unread) are
+  closed with 1000 "idle timeout".
+- **Closing** validates the code and reason once, whoever closes; before the handshake a
+  close refuses it with 403. Close hooks (groups) run exactly once, however it ends.
+- **The view's outcome** decides the last close: 1000 when it returns, 1011 when it
+  raised or answered with a 5xx after the handshake; a response returned before the
+  handshake denies it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from .exceptions import ConnectionClosed, WebSocketError
+
+__all__ = [
+    "CloseAction",
+    "Message",
+    "Protocol",
+    "State",
+    "check_message",
+    "choose_subprotocol",
+    "validate_close",
+]
+
+Message = str | bytes
+
+# Codes an application may put in a close frame (RFC 6455 §7.4, IANA registry).
+_SENDABLE_CODES = frozenset(
+    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+)
+_MAX_REASON_BYTES = 123
+TOO_BIG = (1009, "message too big")
+IDLE = (1000, "idle timeout")
+
+
+class State(enum.Enum):
+    """Where a connection is in its life."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class CloseAction(enum.Enum):
+    """What a driver does when something asks to close (see :meth:`Protocol.close`)."""
+
+    DENY = "deny"  # the handshake was still open: refuse it with 403
+    SEND_CLOSE = "send close"  # send a close frame with the code and reason
+    NOTHING = "nothing"  # already closed
+
+
+def choose_subprotocol(offered: Sequence[str], preferred: Sequence[str]) -> str | None:
+    """Return the first of the view's ``preferred`` subprotocols that the client offered.
+
+    The server's order wins: a view listing ``["chat.v2", "chat.v1"]`` picks ``chat.v2``
+    when the client offers both. ``None`` when there is nothing in common.
+    """
+    return next((name for name in preferred if name in offered), None)
+
+
+def check_message(message: object) -> None:
+    """Raise :class:`TypeError` unless ``message`` is ``str`` (text) or ``bytes`` (binary)."""
+    if not isinstance(message, (str, bytes)):
+        raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
+
+
+def validate_close(code: int, reason: str) -> None:
+    """Raise :class:`ValueError` unless ``code`` and ``reason`` fit in a close frame."""
+    if code not in _SENDABLE_CODES and not 3000 <= code <= 4999:
+        raise ValueError(f"{code} is not a close code an application may send")
+    if len(reason.encode()) > _MAX_REASON_BYTES:
+        raise ValueError(f"close reason is longer than {_MAX_REASON_BYTES} bytes in UTF-8")
+
+
+def too_big(message: Message, limit: int) -> bool:
+    """Return whether ``message`` is over ``limit`` bytes (a ``str`` counts in UTF-8)."""
+    # Encode only when the length in characters cannot decide.
+    if isinstance(message, bytes) or len(message) > limit or len(message) * 4 <= limit:
+        return len(message) > limit
+    return len(message.encode()) > limit
+
+
+class Protocol:
+    """The state and rules of one connection; drivers do the I/O it asks for.
+
+    Args:
+        offered_subprotocols: the subprotocols the client listed in its handshake.
+        max_queue: unread incoming messages to hold before reading pauses.
+        max_size: bytes in one incoming message; a larger one closes with 1009.
+    """
+
+    def __init__(
+        self, offered_subprotocols: Sequence[str] = (), *, max_queue: int, max_size: int
+    ) -> None:
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        self.state = State.CONNECTING
+        self.offered_subprotocols = list(offered_subprotocols)
+        self.preferred_subprotocols: list[str] = []  # the view's, set before it runs
+        self.subprotocol: str | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.max_queue = max_queue
+        self.max_size = max_size
+        self.idle_timeout: float | None = None  # seconds without a client message
+        self.last_message_at = 0.0  # when the last message arrived (the driver's clock)
+        self.failed = False  # the view raised after the handshake
+        self.unread: deque[Message] = deque()
+        self._close_hooks: list[Callable[[], None]] = []
+
+    # -- The handshake -----------------------------------------------------------------
+
+    @property
+    def must_accept(self) -> bool:
+        """Whether the handshake is still open: any use of the socket accepts it first."""
+        return self.state is State.CONNECTING
+
+    def accept(self, subprotocol: str | None = None, *, now: float = 0.0) -> str | None:
+        """Move to OPEN; return the subprotocol to announce.
+
+        With ``subprotocol=None`` the view's preferred list decides.
+
+        Raises:
+            WebSocketError: the handshake is already decided.
+            ValueError: ``subprotocol`` was not offered by the client.
+        """
+        if self.state is not State.CONNECTING:
+            raise WebSocketError(f"cannot accept a handshake in state {self.state.name}")
+        if subprotocol is None:
+            subprotocol = choose_subprotocol(self.offered_subprotocols, self.preferred_subprotocols)
+        elif subprotocol not in self.offered_subprotocols:
+            raise ValueError(
+                f"subprotocol {subprotocol!r} was not offered by the client "
+                f"(offered: {self.offered_subprotocols})"
+            )
+        self.state = State.OPEN
+        self.subprotocol = subprotocol
+        self.last_message_at = now
+        return subprotocol
+
+    def deny(self) -> None:
+        """Move from CONNECTING to CLOSED: the handshake is refused.
+
+        Raises:
+            WebSocketError: the handshake is already decided.
+        """
+        if self.state is not State.CONNECTING:
+            raise WebSocketError(f"cannot deny a handshake in state {self.state.name}")
+        self.state = State.CLOSED
+
+    # -- Incoming messages -------------------------------------------------------------
+
+    def receive(self, message: Message, now: float) -> bool:
+        """Record that ``message`` arrived at ``now``; return whether the view may have it.
+
+        A message over ``max_size`` is refused: the connection is then closing with 1009
+        (:meth:`close` has been applied; the driver sends the close frame).
+        """
+        self.last_message_at = now
+        # The common case first, with no call: short enough in any encoding.
+        if len(message) * 4 <= self.max_size or not too_big(message, self.max_size):
+            return True
+        self.close(*TOO_BIG)
+        return False
+
+    def queue(self, message: Message) -> None:
+        """Keep a received message for the view to take later."""
+        self.unread.append(message)
+
+    def take(self) -> Message | None:
+        """Return the oldest unread message, or ``None`` when there is none."""
+        return self.unread.popleft() if self.unread else None
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the unread buffer is full: read nothing more until the view takes one."""
+        return len(self.unread) >= self.max_queue
+
+    @property
+    def finished(self) -> bool:
+        """Whether no message will ever be available again (closed, nothing unread)."""
+        return self.state is State.CLOSED and not self.unread
+
+    # -- Idle connections --------------------------------------------------------------
+
+    def idle_deadline(self) -> float | None:
+        """Return when the connection becomes idle, or ``None`` if it never does now.
+
+        A full unread buffer means the view is behind, not the client idle.
+        """
+        if self.idle_timeout is None or self.state is not State.OPEN or self.reading_paused:
+            return None
+        return self.last_message_at + self.idle_timeout
+
+    def is_idle(self, now: float) -> bool:
+        """Whether the idle deadline has passed at ``now``."""
+        deadline = self.idle_deadline()
+        return deadline is not None and now >= deadline
+
+    # -- Sending and closing -----------------------------------------------------------
+
+    def check_send(self, message: Message) -> None:
+        """Raise unless ``message`` can be sent now (the caller has accepted first).
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            TypeError: ``message`` is neither ``str`` nor ``bytes``.
+        """
+        # Closed first: ``send(ws.wait())`` after the client left is ConnectionClosed
+        # (a quiet end), not a TypeError about the ``None`` that wait() returned.
+        if self.state is State.CLOSED:
+            raise self.closed_error()
+        check_message(message)
+
+    def close(self, code: int, reason: str) -> CloseAction:
+        """Apply a close asked for by the view, a timer or another task.
+
+        Raises:
+            ValueError: ``code`` or ``reason`` cannot go in a close frame.
+        """
+        validate_close(code, reason)
+        if self.state is State.CONNECTING:
+            self.deny()
+            return CloseAction.DENY
+        if self.state is State.CLOSED:
+            return CloseAction.NOTHING
+        self.state = State.CLOSED
+        self.close_code, self.close_reason = code, reason
+        return CloseAction.SEND_CLOSE
+
+    def closed_by_peer(self, code: int, reason: str = "") -> None:
+        """Record that the client closed or dropped the connection (1006: dropped)."""
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSED
+            self.close_code, self.close_reason = code, reason
+
+    def closed_error(self) -> ConnectionClosed:
+        """Return the exception that tells a caller the connection is closed."""
+        return ConnectionClosed.for_code(self.close_code or 1006, self.close_reason)
+
+    # -- Close hooks -------------------------------------------------------------------
+
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """Have ``hook`` run once when the connection closes or its view ends."""
+        self._close_hooks.append(hook)
+
+    def take_close_hooks(self) -> list[Callable[[], None]]:
+        """Return the hooks to run now; each is returned once, however often this is called."""
+        hooks, self._close_hooks = self._close_hooks, []
+        return hooks
+
+    # -- The view's outcome ------------------------------------------------------------
+
+    def end_code(self, status: int, *, returned_nothing: bool) -> int | None:
+        """Return the close code to end with once the view is done, or ``None`` to deny.
+
+        Args:
+            status: the status of the response the middleware chain returned.
+            returned_nothing: whether the view returned ``None`` (or let
+                ``ConnectionClosed`` escape) rather than a response.
+
+        Before the handshake a response denies it (``None``); a view that returned
+        nothing without touching the socket has it accepted, then closed with 1000.
+        After the handshake: 1011 if the view raised or the response is a 5xx, else 1000.
+        """
+        if self.state is State.CONNECTING:
+            return 1000 if returned_nothing else None
+        return 1011 if self.failed or status >= 500 else 1000

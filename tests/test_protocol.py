@@ -1,0 +1,220 @@
+"""The connection core: every rule, with no I/O (no server, no loop: milliseconds)."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_websocket import ConnectionClosedError, ConnectionClosedOK, WebSocketError
+from django_websocket.protocol import (
+    CloseAction,
+    Protocol,
+    State,
+    choose_subprotocol,
+    too_big,
+    validate_close,
+)
+
+
+def core(offered: list[str] | None = None, **options: int) -> Protocol:
+    return Protocol(
+        offered or [], max_queue=options.get("max_queue", 4), max_size=options.get("max_size", 100)
+    )
+
+
+def test_choose_subprotocol_prefers_the_views_order() -> None:
+    assert choose_subprotocol(["b", "a"], ["a", "b"]) == "a"
+    assert choose_subprotocol(["x"], ["a"]) is None
+    assert choose_subprotocol([], ["a"]) is None
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1008, 1011, 3000, 4999])
+def test_validate_close_accepts_sendable_codes(code: int) -> None:
+    validate_close(code, "ok")
+
+
+@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 2000, 5000])
+def test_validate_close_rejects_reserved_codes(code: int) -> None:
+    with pytest.raises(ValueError, match=str(code)):
+        validate_close(code, "")
+
+
+def test_validate_close_rejects_a_reason_over_123_bytes() -> None:
+    validate_close(1000, "é" * 61)  # 122 bytes
+    with pytest.raises(ValueError, match="123 bytes"):
+        validate_close(1000, "é" * 62)
+
+
+def test_accept_moves_to_open_with_the_preferred_subprotocol() -> None:
+    state = core(["v1", "v2"])
+    state.preferred_subprotocols = ["v2"]
+    assert state.accept() == "v2"
+    assert (state.state, state.subprotocol) == (State.OPEN, "v2")
+
+
+def test_accept_rejects_a_subprotocol_the_client_did_not_offer() -> None:
+    with pytest.raises(ValueError, match="not offered"):
+        core(["v1"]).accept("v9")
+
+
+def test_accept_twice_is_an_error() -> None:
+    state = core()
+    state.accept()
+    with pytest.raises(WebSocketError):
+        state.accept()
+
+
+def test_deny_only_before_accept() -> None:
+    state = core()
+    state.deny()
+    assert state.state is State.CLOSED
+    with pytest.raises(WebSocketError):
+        state.deny()
+
+
+def test_close_sends_a_frame_only_once() -> None:
+    state = core()
+    state.accept()
+    assert state.close(4000, "bye") is CloseAction.SEND_CLOSE
+    assert state.close(1000, "") is CloseAction.NOTHING
+    assert (state.close_code, state.close_reason) == (4000, "bye")
+
+
+def test_check_send_rejects_other_types_and_closed_connections() -> None:
+    state = core()
+    state.accept()
+    with pytest.raises(TypeError, match="str or bytes"):
+        state.check_send(42)  # type: ignore[arg-type]
+    state.closed_by_peer(1001, "going")
+    with pytest.raises(ConnectionClosedOK) as caught:
+        state.check_send("late")
+    assert (caught.value.code, caught.value.reason) == (1001, "going")
+
+
+def test_check_send_on_a_closed_connection_is_connection_closed_whatever_the_message() -> None:
+    state = core()
+    state.accept()
+    state.closed_by_peer(1000, "")
+    with pytest.raises(ConnectionClosedOK):
+        state.check_send(None)  # type: ignore[arg-type]
+
+
+def test_closed_by_peer_keeps_the_first_close() -> None:
+    state = core()
+    state.accept()
+    state.closed_by_peer(4001, "first")
+    state.closed_by_peer(1000, "second")
+    assert state.close_code == 4001
+    assert isinstance(state.closed_error(), ConnectionClosedError)
+
+
+def test_close_before_the_handshake_denies_it() -> None:
+    state = core()
+    assert state.close(1000, "") is CloseAction.DENY
+    assert state.state is State.CLOSED
+
+
+def test_close_validates_the_code_whoever_closes() -> None:
+    state = core()
+    state.accept()
+    with pytest.raises(ValueError):
+        state.close(1005, "")
+    assert state.state is State.OPEN
+
+
+def test_accept_records_the_time_the_idle_clock_starts() -> None:
+    state = core()
+    state.idle_timeout = 10
+    state.accept(now=100.0)
+    assert state.idle_deadline() == 110.0
+
+
+def test_a_message_over_max_size_closes_with_1009() -> None:
+    state = core(max_size=10)
+    state.accept()
+    assert state.receive("x" * 10, 1.0) is True
+    assert state.receive(b"y" * 11, 2.0) is False
+    assert (state.state, state.close_code, state.close_reason) == (
+        State.CLOSED,
+        1009,
+        "message too big",
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "limit", "expected"),
+    [("é" * 5, 10, False), ("é" * 6, 10, True), ("abc", 3, False), (b"abcd", 3, True)],
+)
+def test_too_big_counts_text_in_utf8_bytes(
+    message: str | bytes, limit: int, expected: bool
+) -> None:
+    assert too_big(message, limit) is expected
+    state = core(max_size=limit)
+    state.accept()
+    assert state.receive(message, 0.0) is not expected
+
+
+def test_unread_messages_pause_reading_at_max_queue() -> None:
+    state = core(max_queue=2)
+    state.accept()
+    state.queue("a")
+    assert not state.reading_paused
+    state.queue("b")
+    assert state.reading_paused
+    assert state.take() == "a"
+    assert not state.reading_paused
+    assert (state.take(), state.take()) == ("b", None)
+
+
+def test_finished_only_once_closed_and_drained() -> None:
+    state = core()
+    state.accept()
+    state.queue("last")
+    state.closed_by_peer(1000)
+    assert not state.finished
+    state.take()
+    assert state.finished
+
+
+def test_idle_deadline_follows_the_last_message_and_waits_while_the_view_is_behind() -> None:
+    state = core(max_queue=1)
+    assert state.idle_deadline() is None  # no timeout set
+    state.idle_timeout = 5
+    state.accept(now=0.0)
+    state.receive("m", 3.0)
+    assert state.idle_deadline() == 8.0
+    assert not state.is_idle(7.9)
+    assert state.is_idle(8.0)
+    state.queue("m")  # the buffer is full: the view is behind, not the client idle
+    assert state.idle_deadline() is None
+    assert not state.is_idle(100.0)
+
+
+def test_close_hooks_are_taken_once() -> None:
+    state = core()
+    calls: list[int] = []
+    state.on_close(lambda: calls.append(1))
+    for hook in state.take_close_hooks():
+        hook()
+    assert state.take_close_hooks() == []
+    assert calls == [1]
+
+
+@pytest.mark.parametrize(
+    ("accepted", "status", "returned_nothing", "failed", "code"),
+    [
+        (False, 403, False, False, None),  # a response before the handshake denies it
+        (False, 101, True, False, 1000),  # nothing returned: accept, then close 1000
+        (True, 101, True, False, 1000),
+        (True, 500, False, False, 1011),  # a 5xx after the handshake
+        (True, 500, False, True, 1011),  # the view raised
+        (True, 200, False, False, 1000),
+    ],
+)
+def test_end_code_maps_the_views_outcome(
+    accepted: bool, status: int, returned_nothing: bool, failed: bool, code: int | None
+) -> None:
+    state = core()
+    if accepted:
+        state.accept()
+    state.failed = failed
+    assert state.end_code(status, returned_nothing=returned_nothing) == code
