@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from .exceptions import WebSocketError
 
-__all__ = ["LoopBridge", "bridge_for"]
+__all__ = ["LoopBridge", "bridge_for", "running_loop"]
 
 T = TypeVar("T")
 
@@ -56,6 +56,13 @@ class LoopBridge:
         self._loop = loop
         self._calls: deque[_Call[Any]] = deque()
         self._wake_pending = False
+        # The loop's thread (a greenlet under gevent, where threads are greenlets and
+        # every greenlet sees the loop as running): learnt on the loop.
+        self._loop_thread = threading.get_ident() if asyncio._get_running_loop() is loop else None
+
+    def learn_thread(self) -> None:
+        """Say that the calling thread is the one that runs the loop."""
+        self._loop_thread = threading.get_ident()
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the loop; block this thread until it returns or raises.
@@ -64,7 +71,7 @@ class LoopBridge:
             RuntimeError: the loop is closed.
             WebSocketError: called on the loop's own thread (it would wait for itself).
         """
-        if asyncio._get_running_loop() is self._loop:
+        if threading.get_ident() == self._loop_thread:
             coroutine.close()
             raise WebSocketError(
                 "a blocking WebSocket call was made on the event loop it needs; "
@@ -96,6 +103,7 @@ class LoopBridge:
 
     def _start_calls(self) -> None:
         # On the loop.
+        self.learn_thread()
         self._wake_pending = False
         while self._calls:
             call = self._calls.popleft()
@@ -125,3 +133,19 @@ def bridge_for(loop: asyncio.AbstractEventLoop) -> LoopBridge:
     if bridge is None:
         bridge = _bridges[loop] = LoopBridge(loop)
     return bridge
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """Return the event loop running in this thread, or ``None``.
+
+    ``asyncio.get_running_loop()``, except under gevent, where every greenlet of a
+    thread sees a loop that runs in one of them as running: a loop whose bridge knows
+    it runs in another greenlet is not this one's.
+    """
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return None
+    bridge = _bridges.get(loop)
+    if bridge is not None and bridge._loop_thread not in (None, threading.get_ident()):
+        return None
+    return loop

@@ -49,6 +49,20 @@ class _Settings:
         return None if value is None else float(value)
 
     @property
+    def PING_INTERVAL(self) -> float | None:
+        """``WEBSOCKET_PING_INTERVAL``: seconds between keepalive pings on WSGI servers
+        (ASGI servers ping by themselves); ``None``: no pings."""
+        value = getattr(settings, "WEBSOCKET_PING_INTERVAL", 20.0)
+        return None if value is None else float(value)
+
+    @property
+    def PING_TIMEOUT(self) -> float | None:
+        """``WEBSOCKET_PING_TIMEOUT``: seconds to wait for a pong before closing with 1011;
+        ``None``: wait for ever."""
+        value = getattr(settings, "WEBSOCKET_PING_TIMEOUT", 20.0)
+        return None if value is None else float(value)
+
+    @property
     def MAX_QUEUE(self) -> int:
         """``WEBSOCKET_MAX_QUEUE``: unread incoming messages buffered per connection."""
         return int(getattr(settings, "WEBSOCKET_MAX_QUEUE", 32))

@@ -72,6 +72,9 @@ class WebSocketHandlerMixin:
         """Return ``view`` wrapped for WebSocket use (see the module docstring)."""
         options = view_options(view)
         is_async = iscoroutinefunction(view)
+        unsupported = self.refuse_view(view, is_async=is_async)
+        if unsupported is not None:
+            return lambda request, *args, **kwargs: unsupported
 
         def refusal(request: WebSocketRequest) -> HttpResponse | None:
             # Before the view: what is refused, or None once the view may run.
@@ -96,7 +99,7 @@ class WebSocketHandlerMixin:
                 response = None
                 with _view_outcome(request.websocket_session.protocol):
                     if is_async:
-                        response = await asyncio.ensure_future(view(request, *args, **kwargs))
+                        response = await self.run_async_view(view, request, args, kwargs)
                     else:
                         response = await self.run_sync_view(view, request, args, kwargs)
                 return ViewReturned() if response is None else response
@@ -114,6 +117,20 @@ class WebSocketHandlerMixin:
             return ViewReturned() if response is None else response
 
         return guarded_sync
+
+    def refuse_view(self, view: Callable[..., Any], *, is_async: bool) -> HttpResponse | None:
+        """Return the response that refuses a view this server cannot run, or ``None``."""
+        return None
+
+    async def run_async_view(
+        self, view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any
+    ) -> Any:
+        """Run an async view, in a task of its own.
+
+        So a message resumes only the view's frames, not those of Django's middleware
+        chain around it.
+        """
+        return await asyncio.ensure_future(view(request, *args, **kwargs))
 
     async def run_sync_view(
         self, view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any

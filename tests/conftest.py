@@ -96,11 +96,18 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
         "daphne": [python, "-m", "daphne", "--bind", host, "--port", str(port), app],
         "granian": [python, "-m", "granian", "--interface", "asgi", "--host", host,
                     "--port", str(port), app],
+        # WSGI: gunicorn's own workers, serving the project's wsgi.py.
+        "gthread": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
+                    "--worker-class", "gthread", "--threads", "50", "--workers", "2"],
+        "gevent": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
+                   "--worker-class", "gevent", "--workers", "2"],
     }  # fmt: skip
     return commands[kind]
 
 
-SERVERS = ("uvicorn", "gunicorn", "hypercorn", "daphne", "granian")
+ASGI_SERVERS = ("uvicorn", "gunicorn", "hypercorn", "daphne", "granian")
+WSGI_SERVERS = ("gthread", "gevent")  # gunicorn's WSGI workers, with django_websocket.wsgi
+SERVERS = ASGI_SERVERS + WSGI_SERVERS
 
 
 @contextlib.contextmanager
@@ -169,9 +176,12 @@ def serve(
     )  # fmt: skip
     if kind == "uvicorn":
         server_args = ("--lifespan", "on", *server_args)
-    with run_server(
-        kind, "tests.project.asgi:application", env, tmp_path / "server.log", *server_args
-    ) as server:
+    app = (
+        "tests.project.wsgi:application"
+        if kind in WSGI_SERVERS
+        else "tests.project.asgi:application"
+    )
+    with run_server(kind, app, env, tmp_path / "server.log", *server_args) as server:
         yield server
 
 

@@ -285,6 +285,7 @@ class Connection:
             if timer is not None:
                 timer.cancel()
         self._idle_timer = self._away_check = None
+        self.stop_offers()
         for hook in self.protocol.take_close_hooks():
             hook()
 

@@ -22,7 +22,8 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 from typing import Protocol as _Interface
 
-from ..bridge import bridge_for
+from .. import greenlets
+from ..bridge import bridge_for, running_loop
 from ..exceptions import WebSocketError
 from ..protocol import Message, Protocol, State, check_message
 
@@ -72,11 +73,13 @@ def home_loop() -> asyncio.AbstractEventLoop:
         return server
     with _own_loop_lock:
         if _own_loop is None:
-            _own_loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=_own_loop.run_forever, name="django_websocket groups", daemon=True
-            ).start()
+            _own_loop = greenlets.new_loop_thread("django_websocket groups", _run_forever)
         return _own_loop
+
+
+def _run_forever(loop: asyncio.AbstractEventLoop) -> None:
+    bridge_for(loop).learn_thread()  # before the loop runs (see bridge.running_loop)
+    loop.run_forever()
 
 
 def validate_group_name(name: str) -> str:
@@ -176,7 +179,7 @@ class GroupBackend:
         loop = self.loop
         if loop is None or loop.is_closed():
             return
-        if asyncio._get_running_loop() is loop:
+        if running_loop() is loop:
             self._forget(member)
         else:
             loop.call_soon_threadsafe(self._forget, member)
@@ -236,7 +239,7 @@ class GroupBackend:
         Raises:
             WebSocketError: called on a running event loop (use the async form there).
         """
-        if asyncio._get_running_loop() is not None:
+        if running_loop() is not None:
             coroutine.close()
             raise WebSocketError(
                 "the blocking form was called on the event loop; await the a-prefixed form"

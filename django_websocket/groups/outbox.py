@@ -118,7 +118,9 @@ class AsyncOutbox(Outbox):
             wakeup.set_result(None)
 
     def stop(self) -> None:
-        """Forget waiting messages and stop the writer."""
+        """Forget waiting messages and stop the writer (once; from any thread)."""
+        if self.stopped:
+            return
         super().stop()
         if threading.get_ident() == self.connection.loop_thread:
             self._writer.cancel()

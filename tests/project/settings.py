@@ -49,6 +49,9 @@ if os.environ.get("TEST_WEBSOCKET_GROUP_BUFFER"):
     WEBSOCKET_GROUP_BUFFER = int(os.environ["TEST_WEBSOCKET_GROUP_BUFFER"])
 if os.environ.get("TEST_WEBSOCKET_SLOW_CLIENT"):
     WEBSOCKET_SLOW_CLIENT = os.environ["TEST_WEBSOCKET_SLOW_CLIENT"]
+for _name in ("PING_INTERVAL", "PING_TIMEOUT"):
+    if os.environ.get(f"TEST_WEBSOCKET_{_name}"):
+        globals()[f"WEBSOCKET_{_name}"] = float(os.environ[f"TEST_WEBSOCKET_{_name}"])
 LOGIN_URL = "/login/"
 LOGGING = {
     "version": 1,
