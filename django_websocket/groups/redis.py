@@ -178,6 +178,7 @@ class RedisBackend(GroupBackend):
                 check_master_at = loop.time() + _MASTER_CHECK_EVERY
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
+                    now = loop.time()
                     if message is not None:
                         if attempt:
                             logger.warning(
@@ -185,16 +186,14 @@ class RedisBackend(GroupBackend):
                                 self._target, _address_of(pubsub),
                             )  # fmt: skip
                             attempt = 0
-                        heard, pinged = loop.time(), False
+                        heard, pinged = now, False
                         self._handle(message)
-                        continue
-                    silent = loop.time() - heard
-                    if silent > _PING_AFTER + self.timeout:
+                    elif now - heard > _PING_AFTER + self.timeout:
                         raise TimeoutError(f"no answer to a PING within {self.timeout:g} s")
-                    if silent > _PING_AFTER and not pinged:
+                    elif now - heard > _PING_AFTER and not pinged:
                         await pubsub.ping()  # the reply is a "pong" message
                         pinged = True
-                    if loop.time() > check_master_at:
+                    if now > check_master_at:
                         await self._check_master(pubsub)
                         check_master_at = loop.time() + _MASTER_CHECK_EVERY
             except Exception as exc:  # whatever went wrong, start again: never stop listening
