@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -23,6 +24,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from .conftest import ROOT, Server, free_port, serve
 from .test_groups import member, send_to, wait_for_size
+
+if TYPE_CHECKING:
+    import redis
 
 
 def redis_server_path() -> str:
@@ -48,10 +52,22 @@ def redis_server_path() -> str:
 
 
 class RedisProcess:
-    """A redis-server of our own on a fixed port, which tests may stop and start again."""
+    """A redis-server of our own on a fixed port, which tests may stop and start again.
 
-    def __init__(self, path: str, port: int, log_path: Path) -> None:
+    ``args`` go after the defaults on its command line (a replica's ``--replicaof``);
+    ``password`` is its ``--requirepass`` (and ``--masterauth``), if any.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        port: int,
+        log_path: Path,
+        *args: str,
+        password: str | None = None,
+    ) -> None:
         self.path, self.port, self.log_path = path, port, log_path
+        self.args, self.password = args, password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,15 +75,18 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        auth = () if self.password is None else (
+            "--requirepass", self.password, "--masterauth", self.password
+        )  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [self.path, "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no"],
+                 "--save", "", "--appendonly", "no", *auth, *self.args],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         import redis
 
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        client = self.client()
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -80,6 +99,12 @@ class RedisProcess:
                 time.sleep(0.05)
             finally:
                 client.close()
+
+    def client(self) -> redis.Redis:
+        """A blocking client of this server (close it)."""
+        import redis
+
+        return redis.Redis(port=self.port, password=self.password, socket_connect_timeout=1)
 
     def stop(self) -> None:
         if self.process is not None:
