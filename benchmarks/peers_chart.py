@@ -65,12 +65,14 @@ def draw(report: dict[str, Any], path: Path) -> None:
         raws = [f"{row['median']['value']:,.0f} {summary['unit']} ({row['loop']})"
                 for row in summary["rows"] if row["stack"] == "raw"]  # fmt: skip
         better = "higher" if summary["higher_is_better"] else "lower"
-        axis.set_title(f"{TITLES[workload]}: x raw, {better} is better (raw = {', '.join(raws)})",
+        axis.set_title(f"{TITLES[workload]}: x raw, {better} is better\nraw = {', '.join(raws)}",
                        fontsize=9)  # fmt: skip
         axis.legend(fontsize=7, loc="lower right")
     settings, versions, machine = report["settings"], report["versions"], report["machine"]
     figure.suptitle(
-        "django_websocket and its peers: medians as ratios to raw ASGI on uvicorn, same run\n"
+        "PROVISIONAL (short run) "
+        * (settings["rounds"] < 3)
+        + "django_websocket and its peers: medians as ratios to raw ASGI on uvicorn, same run\n"
         f"{machine['cpus']} CPUs ({machine['cpu']}), Python {versions['python']}, "
         f"Django {versions.get('django', '?')}, uvicorn {versions.get('uvicorn', '?')}; "
         f"{settings['rounds']} rounds of {settings['warmup']:g} + {settings['duration']:g} s; "
