@@ -2,7 +2,10 @@
 """Echo benchmark: a raw ASGI app, a sync Django view and an async Django view.
 
 One uvicorn process (``--ws websockets-sansio``, one worker, loopback, a free port) serves
-three targets from ``benchproject.router``:
+three targets from ``benchproject.router``. ``--loop`` picks uvicorn's event loop and HTTP
+parser: ``asyncio`` (the default: plain asyncio and h11) or ``uvloop`` (uvloop and
+httptools, what ``pip install "uvicorn[standard]"`` brings; they live in ``.venv-peers``,
+which ``python3 tasks.py bench --peers`` makes):
 
 * ``raw``: a minimal ASGI echo without Django (the baseline);
 * ``sync``: ``for m in request.websocket: request.websocket.send(m)``;
@@ -18,6 +21,7 @@ Run from the repository root::
 
     python3 tasks.py bench [--rounds 5 --duration 5 ...]
     .venv/bin/python benchmarks/echo.py [--rounds 5 --duration 5 ...]
+    python3 tasks.py bench --loop uvloop   # runs it in .venv-peers
 
 The targets are printed as MET / NOT MET; the exit status is 0 either way.
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import shutil
 import signal
@@ -34,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +48,9 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 BENCH_DIR = Path(__file__).resolve().parent
 TARGETS = {"raw": "/raw", "sync": "/sync", "async": "/async"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# --loop: uvicorn's --loop and --http for each choice
+LOOPS = {"asyncio": ("asyncio", "h11"), "uvloop": ("uvloop", "httptools")}
 
 # (target, minimum ratio of its messages/s to raw's)
 RATIO_GOALS = {"async": 0.85, "sync": 0.55}
@@ -135,9 +144,19 @@ def _server_cpu(pid: int) -> float:
 
 
 async def run_load(
-    url: str, *, connections: int, size: int, warmup: float, duration: float, server_pid: int
+    url: str,
+    *,
+    connections: int,
+    size: int,
+    warmup: float,
+    duration: float,
+    server_pid: int,
+    cpu: Callable[[int], float] = _server_cpu,
 ) -> RunResult:
-    """Drive ``connections`` echo loops against ``url`` and measure the window."""
+    """Drive ``connections`` echo loops against ``url`` and measure the window.
+
+    ``cpu(server_pid)`` reads the server's CPU seconds (by default, that one process's).
+    """
     load = _Load(b"x" * size)
     opened = await asyncio.gather(
         *(ws_connect(lambda: EchoClient(load), url) for _ in range(connections))
@@ -147,13 +166,13 @@ async def run_load(
         client.start()
     await asyncio.sleep(warmup)
 
-    cpu0, server0 = time.process_time(), _server_cpu(server_pid)
+    cpu0, server0 = time.process_time(), cpu(server_pid)
     start = time.perf_counter()
     load.recording = True
     await asyncio.sleep(duration)
     load.recording = False
     seconds = time.perf_counter() - start
-    cpu1, server1 = time.process_time(), _server_cpu(server_pid)
+    cpu1, server1 = time.process_time(), cpu(server_pid)
 
     load.sending = False
     if load.in_flight:
@@ -180,6 +199,49 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def uvicorn_command(app: str, port: int, *, loop: str = "asyncio") -> list[str]:
+    """The uvicorn command line of the benchmarks for ``app`` on ``port`` (see ``LOOPS``)."""
+    loop_name, http = LOOPS[loop]
+    return [
+        sys.executable, "-m", "uvicorn", app,
+        "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port),
+        "--ws", "websockets-sansio", "--loop", loop_name, "--http", http,
+        "--log-level", "warning", "--workers", "1",
+    ]  # fmt: skip
+
+
+def loop_missing(loop: str) -> str | None:
+    """Why ``--loop loop`` cannot run in this environment, or None when it can."""
+    modules = [name for name in LOOPS[loop] if name not in ("asyncio", "h11")]
+    absent = [name for name in modules if importlib.util.find_spec(name) is None]
+    if not absent:
+        return None
+    return (
+        f"--loop {loop} needs {' and '.join(absent)} (uvicorn[standard]): run it with "
+        ".venv-peers/bin/python, which python3 tasks.py bench --peers makes"
+    )
+
+
+def wait_listening(server: subprocess.Popen[bytes], port: int, *, name: str = "uvicorn") -> str:
+    """Wait until ``server`` accepts connections on ``port``.
+
+    Returns "" once it does, or why not: it exited, or took more than 30 s (then it is
+    killed).
+    """
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return f"{name} exited with status {server.returncode}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return ""
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    server.wait()
+    return f"{name} did not start listening within 30 s"
+
+
 def start_server(
     port: int,
     *,
@@ -187,31 +249,20 @@ def start_server(
     settings: str = "benchproject.settings",
     environ: dict[str, str] | None = None,
     cpus: set[int] | None = None,
+    loop: str = "asyncio",
 ) -> subprocess.Popen[bytes]:
     """Start uvicorn serving ``app`` (``benchproject.router``) and wait until it listens.
 
     ``settings`` is the Django settings module; ``environ`` adds environment variables;
-    ``cpus`` pins the server (all its threads) to those CPUs (Linux).
+    ``cpus`` pins the server (all its threads) to those CPUs (Linux); ``loop`` is a key of
+    ``LOOPS``.
     """
-    command = [
-        sys.executable, "-m", "uvicorn", app,
-        "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port),
-        "--ws", "websockets-sansio", "--log-level", "warning", "--workers", "1",
-    ]  # fmt: skip
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, **(environ or {})}
     pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
-    server = subprocess.Popen(command, env=env, preexec_fn=pin)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"uvicorn exited with status {server.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    sys.exit("uvicorn did not start listening within 30 s")
+    server = subprocess.Popen(uvicorn_command(app, port, loop=loop), env=env, preexec_fn=pin)
+    if error := wait_listening(server, port):
+        sys.exit(error)
+    return server
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
@@ -305,7 +356,16 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="pin the server to CPU 0 and this client to the others (Linux, 2+ CPUs)",
     )
+    parser.add_argument(
+        "--loop",
+        choices=list(LOOPS),
+        default="asyncio",
+        help="uvicorn's loop: asyncio (plain asyncio + h11, the default) or uvloop "
+        "(uvloop + httptools, as uvicorn[standard] installs)",
+    )
     args = parser.parse_args(argv)
+    if missing := loop_missing(args.loop):
+        parser.error(missing)
     names = [name.strip() for name in args.targets.split(",") if name.strip()]
     unknown = set(names) - set(TARGETS)
     if unknown or not names:
@@ -318,7 +378,8 @@ def main(argv: list[str] | None = None) -> None:
         f"echo: {args.connections} connections, {args.size}-byte TEXT round trips, "
         f"{args.warmup:g} s warm-up + {args.duration:g} s measured per run, "
         f"{args.rounds} rounds of {', '.join(names)}; "
-        f"uvicorn --ws websockets-sansio on 127.0.0.1:{port}; {os.cpu_count()} CPUs",
+        f"uvicorn --ws websockets-sansio --loop {LOOPS[args.loop][0]} --http "
+        f"{LOOPS[args.loop][1]} on 127.0.0.1:{port}; {os.cpu_count()} CPUs",
         flush=True,
     )
     server_cpus = None
@@ -329,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         server_cpus = {cpus[0]}
         os.sched_setaffinity(0, cpus[1:])
         print(f"pinned: server on CPU {cpus[0]}, client on CPU {cpus[1:]}", flush=True)
-    server = start_server(port, cpus=server_cpus)
+    server = start_server(port, cpus=server_cpus, loop=args.loop)
     results: dict[str, list[RunResult]] = {name: [] for name in names}
     try:
         for round_number in range(1, args.rounds + 1):

@@ -1,16 +1,56 @@
-"""Channels consumers with the same shape as the broadcast views, for comparison.
+"""Channels consumers with the same shape as the benchmark views, for comparison.
 
 Imported only where Channels is installed (it is not a dependency of this project).
-``Member`` joins group ``bench`` on the layer ``channel_layer_alias``, says ``joined`` and
-sends every group message to its client; ``Publisher`` sends every message it receives
-to the group with ``group_send``. Plain ``AsyncWebsocketConsumer`` code.
+
+* ``Echo`` and ``SyncEcho``: the echo of Channels' documentation, async and sync;
+  ``LoggedInEcho`` and ``SyncLoggedInEcho`` accept logged-in users only (``peers.py``'s
+  handshake benchmark, behind ``AuthMiddlewareStack``).
+* ``Member`` joins group ``bench`` on the layer ``channel_layer_alias``, says ``joined``
+  and sends every group message to its client; ``Publisher`` sends every message it
+  receives to the group with ``group_send``.
+
+Plain ``AsyncWebsocketConsumer`` / ``WebsocketConsumer`` code.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
+
+
+class Echo(AsyncWebsocketConsumer):
+    """Send back every message."""
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.send(text_data=text_data, bytes_data=bytes_data)
+
+
+class SyncEcho(WebsocketConsumer):
+    """Send back every message, from Channels' worker thread."""
+
+    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.send(text_data=text_data, bytes_data=bytes_data)
+
+
+class LoggedInEcho(Echo):
+    """``Echo`` for a logged-in ``scope["user"]``; anyone else is closed at once."""
+
+    async def connect(self) -> None:
+        if self.scope["user"].is_authenticated:
+            await self.accept()
+        else:
+            await self.close()
+
+
+class SyncLoggedInEcho(SyncEcho):
+    """``SyncEcho`` for a logged-in ``scope["user"]``; anyone else is closed at once."""
+
+    def connect(self) -> None:
+        if self.scope["user"].is_authenticated:
+            self.accept()
+        else:
+            self.close()
 
 
 class Member(AsyncWebsocketConsumer):

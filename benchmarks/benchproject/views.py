@@ -1,7 +1,8 @@
-"""The views the benchmarks drive: echo (sync and async) and group broadcast."""
+"""The views the benchmarks drive: echo (sync and async), login-only echo, group broadcast."""
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest
 
 from django_websocket import abroadcast, require_websocket
@@ -21,6 +22,12 @@ async def echo_async(request: HttpRequest) -> None:
     websocket = request.websocket  # type: ignore[attr-defined]
     async for message in websocket:
         await websocket.send(message)
+
+
+# The handshake benchmark (peers.py): the echo for logged-in users only, so that every
+# handshake loads the session and the user (the client sends a session cookie).
+hello_sync = login_required(echo_sync)
+hello_async = login_required(echo_async)
 
 
 @require_websocket

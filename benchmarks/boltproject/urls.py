@@ -1,0 +1,3 @@
+"""No Django URLs: ``runbolt`` discovers ``boltproject.api``."""
+
+urlpatterns: list[object] = []

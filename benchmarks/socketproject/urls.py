@@ -1,0 +1,3 @@
+"""No HTTP URLs: django-socket routes WebSockets from ``sockets.py``."""
+
+urlpatterns: list[object] = []
