@@ -21,6 +21,9 @@ from django_websocket.framing import Framing
 from django_websocket.protocol import Protocol, State
 from django_websocket.sync.connection import Connection
 
+# receive() tidies this thread's database connections between messages.
+pytestmark = pytest.mark.django_db
+
 
 class Client:
     """The client's side of the socket pair, with the websockets sans-I/O client."""
