@@ -2,6 +2,7 @@
 """Set-up and everyday commands; needs nothing but Python >= 3.10.
 
     python3 tasks.py example   # the example site on http://127.0.0.1:8000/ (manage.py runserver)
+    python3 tasks.py manage ARGS  # the example's manage.py (createsuperuser, shell, ...)
     python3 tasks.py test      # lint, type-check and run the whole test suite
     python3 tasks.py bench     # run the echo benchmark (--loop uvloop: on uvicorn[standard])
     python3 tasks.py bench --peers  # every peer, side by side (benchmarks/peers.py; --check)
@@ -123,6 +124,13 @@ def example(args: list[str]) -> None:
     _run(python, "example/manage.py", "runserver", *(args or ["127.0.0.1:8000"]))
 
 
+def manage(args: list[str]) -> None:
+    """Run the example site's ``manage.py`` with ``args`` in the project's environment."""
+    _run(
+        str(_venv()), "example/manage.py", *args, env={"DJANGO_SETTINGS_MODULE": "example.settings"}
+    )
+
+
 def bench(args: list[str]) -> None:
     if "--peers" in args:
         rest = [arg for arg in args if arg != "--peers"]
@@ -137,7 +145,13 @@ def conformance(args: list[str]) -> None:
     _run(str(_venv()), "conformance/run.py", *args)
 
 
-COMMANDS = {"test": test, "example": example, "bench": bench, "conformance": conformance}
+COMMANDS = {
+    "test": test,
+    "example": example,
+    "manage": manage,
+    "bench": bench,
+    "conformance": conformance,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

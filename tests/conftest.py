@@ -112,13 +112,14 @@ SERVERS = ASGI_SERVERS + WSGI_SERVERS
 
 @contextlib.contextmanager
 def run_server(
-    kind: str, app: str, env: dict[str, str], log_path: Path, *args: str
+    kind: str, app: str, env: dict[str, str], log_path: Path, *args: str, port: int | None = None
 ) -> Iterator[Server]:
-    """Run ``app`` on server ``kind`` on a free loopback port until exit.
+    """Run ``app`` on server ``kind`` on a loopback port until exit.
 
-    ``args`` go after the server's own command line; output goes to ``log_path``.
+    ``args`` go after the server's own command line; output goes to ``log_path``. The
+    port is a free one, or ``port`` (to start a server again where a stopped one was).
     """
-    port = free_port()
+    port = port or free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*server_command(kind, app, port), *args],
@@ -148,10 +149,10 @@ def run_server(
 
 
 def run_uvicorn(
-    app: str, env: dict[str, str], log_path: Path, *args: str
+    app: str, env: dict[str, str], log_path: Path, *args: str, port: int | None = None
 ) -> contextlib.AbstractContextManager[Server]:
     """Run ``uvicorn app`` (``--ws websockets-sansio``): ``run_server("uvicorn", ...)``."""
-    return run_server("uvicorn", app, env, log_path, *args)
+    return run_server("uvicorn", app, env, log_path, *args, port=port)
 
 
 @contextlib.contextmanager

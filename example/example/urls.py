@@ -13,7 +13,7 @@ urlpatterns = [
     path("whoami/", views.whoami, name="whoami"),
     # A chat room on groups: the page, and its socket (room names fit group names).
     re_path(r"^chat/(?P<room>[A-Za-z0-9_-]{1,50})/$", views.chat, name="chat"),
-    re_path(r"^chat/(?P<room>[A-Za-z0-9_-]{1,50})/socket/$", views.chat_socket),
+    re_path(r"^chat/(?P<room>[A-Za-z0-9_-]{1,50})/socket/$", views.chat_socket, name="chat_socket"),
     # Logging in, so that whoami/ has someone to name.
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

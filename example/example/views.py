@@ -85,6 +85,9 @@ def chat(request, room):
 def chat_socket(request, room):
     """Join group ``chat.<room>`` and broadcast each message to the whole room.
 
+    Every connection joins, so a page whose client reconnected (after a server restart,
+    a network drop) is in the room again and hears what is said from then on.
+
     In-memory groups (the default) reach the sockets of this one server process; with
     several processes use the Redis backend (docs/groups.md).
     """

@@ -1,4 +1,9 @@
-from django.urls import path
+from pathlib import Path
+
+from django.urls import path, re_path
+from django.views.static import serve
+
+import django_websocket
 
 from . import views
 
@@ -63,4 +68,14 @@ urlpatterns += [
         "slow_accept",
         "sleep_through_close",
     ]
+]
+# The browser client's page, and the package's static files served by Django's own view
+# (the test project has no staticfiles app), so the page loads them from this origin.
+urlpatterns += [
+    path("client_page/", views.client_page),
+    re_path(
+        r"^static/(?P<path>.*)$",
+        serve,
+        {"document_root": Path(django_websocket.__file__).parent / "static"},
+    ),
 ]

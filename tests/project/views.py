@@ -514,3 +514,25 @@ async def sleep_through_close(request):
     """Accept, then sleep ?sleep= seconds whatever happens to the socket."""
     await request.websocket.send("sleeping")
     await asyncio.sleep(float(request.GET.get("sleep", "60")))
+
+
+# --- The browser client (tests/test_client_js.py). -----------------------------------
+
+CLIENT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>client.js</title>{script}</head>
+<body><p>django_websocket/client.js, loaded as {kind}.</p></body></html>
+"""
+CLIENT_SCRIPTS = {
+    "classic": '<script src="/static/django_websocket/client.js"></script>',
+    # No classic script here: the module alone must provide the class.
+    "module": """<script type="module">
+      import DefaultExport, { DjangoWebSocket } from "/static/django_websocket/client.esm.js";
+      window.fromModule = { named: DjangoWebSocket, default: DefaultExport };
+    </script>""",
+}
+
+
+def client_page(request):
+    """A page that loads the client as a classic script, or with ?as=module as a module."""
+    kind = request.GET.get("as", "classic")
+    return HttpResponse(CLIENT_PAGE.format(script=CLIENT_SCRIPTS[kind], kind=kind))
