@@ -244,6 +244,11 @@ class Framing:
             self._failed = True
             self._wire.fail(code, reason)
 
+    @property
+    def has_output(self) -> bool:
+        """Whether :meth:`data_to_send` has something."""
+        return bool(self._wire.writes)
+
     def data_to_send(self) -> tuple[bytes, bool]:
         """Return the bytes to write, and whether to shut the write side down after."""
         writes = self._wire.data_to_send()

@@ -26,14 +26,14 @@ import errno
 import os
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Sequence
 
-from django.db import close_old_connections
-
+from .. import db, greenlets
 from ..conf import conf
-from ..framing import Framing, http_response
+from ..framing import CLOSE_TIMEOUT, Framing, http_response
 from ..groups import get_backend
 from ..groups.outbox import SLOW_CLIENT, Outbox
 from ..protocol import CloseAction, Message, Protocol, State, check_message
@@ -68,6 +68,10 @@ class Connection:
         self._poll.register(sock.fileno(), _POLL_IN)
         self._waker: _Waker | None = None  # once in a group
         self._peer_gone = False  # EOF or a socket error: nothing more to read
+        self._green = greenlets.patched()
+        self._tick: float | None = None  # see _set_tick
+        self._tick_set = False
+        self._timers_at = 0.0  # no timer is due before this; see _on_deadlines
 
     # -- The handshake -----------------------------------------------------------------
 
@@ -106,17 +110,13 @@ class Connection:
         protocol = self.protocol
         if protocol.state is State.CONNECTING:
             self.accept()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not protocol.unread:
-            if protocol.state is State.CLOSED:
-                break
-            if not self._read(deadline):
-                raise TimeoutError("no message arrived in time")
-        message = protocol.take()
-        # Between messages, as Django does between requests: drop database
-        # connections that are broken or past CONN_MAX_AGE.
-        close_old_connections()
-        return message
+        if not protocol.unread:
+            db.release()  # about to wait: hold no database connection that can go
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not protocol.unread and protocol.state is not State.CLOSED:
+                if not self._read(deadline):
+                    raise TimeoutError("no message arrived in time")
+        return protocol.take()
 
     def read(self) -> Message | None:
         """Return a message already received, or ``None``; never waits for one."""
@@ -143,12 +143,20 @@ class Connection:
                 self.accept()
             protocol.check_send(message)
         check_message(message)
+        framing = self.framing
         with self._lock:
-            if not self.framing.open:
+            if not framing.open:
                 raise self._closed_by_wire()
-            self._take_outbox()  # group messages offered before this one go first
-            self.framing.send(message)
-            self._write_framed(blocking=True)
+            if self.outbox is not None:
+                self._take_outbox(blocking=True)  # group messages offered before go first
+            framing.send(message)
+            data, eof = framing.data_to_send()
+            if self._pending or eof:
+                self._pending += data
+                self._eof = self._eof or eof
+                self._flush(blocking=True)
+            else:
+                self.sock.sendall(data)  # the common case
 
     # -- Closing --------------------------------------------------------------------------
 
@@ -170,9 +178,10 @@ class Connection:
     def _send_close(self, code: int, reason: str) -> None:
         owner = threading.get_ident() == self.owner
         with self._lock:
-            self._take_outbox()
+            self._take_outbox(blocking=owner)
             self.framing.close(code, reason, time.monotonic())
             self._write_framed(blocking=owner)
+        self._timers_at = 0.0  # the closing handshake's timeout: look again
         if not owner:
             self._wake()
         self._finish()
@@ -266,11 +275,17 @@ class Connection:
             if self._pending:
                 return
 
-    def _take_outbox(self) -> None:
-        # Lock held: frame every waiting group message, in order.
+    def _take_outbox(self, *, blocking: bool = False) -> None:
+        # Lock held: frame every waiting group message, in order, once the socket has
+        # taken what was framed before. While it has not, the messages stay in the
+        # outbox, whose bound (and slow-client policy) then applies.
         outbox = self.outbox
-        if outbox is None:
+        if outbox is None or not outbox.items:
             return
+        if self._pending:
+            self._flush(blocking=blocking)
+            if self._pending:
+                return
         for message in outbox.take_all():
             self.framing.send(message)
 
@@ -289,12 +304,36 @@ class Connection:
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             return False
-        due = _earliest(deadline, self.framing.next_deadline(), self.protocol.idle_deadline())
-        if due is not None and now >= due:
+        if now >= self._timers_at:
             self._on_deadlines(now)
             return True
+        if deadline is None and self._waker is None and not self._pending:
+            # The common case: one recv, bounded by the tick, no poll.
+            if not self._receive_once(bounded=True):
+                self._on_deadlines(time.monotonic())  # nothing came for a tick
+            return True
+        due = _earliest(deadline, self._timers_at)
         self._handle(self._wait(None if due is None else due - now))
         return True
+
+    def _set_tick(self) -> None:
+        # The tick: the shortest of the connection's periods, so a recv that gives up
+        # after it returns in time for every timer (each period starts at the last
+        # traffic, as the recv does). Set once per connection.
+        periods = (
+            self.framing.ping_interval,
+            self.framing.ping_timeout,
+            self.protocol.idle_timeout,
+            CLOSE_TIMEOUT,
+        )
+        self._tick = min(p for p in periods if p is not None)
+        if not self._green:
+            # The kernel ends a blocking recv after the tick (EAGAIN): one syscall per
+            # message instead of poll() and recv().
+            seconds, fraction = divmod(self._tick, 1)
+            timeval = struct.pack("ll", int(seconds), int(fraction * 1_000_000))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        self._tick_set = True
 
     def _read_available(self) -> None:
         # What has come already, without waiting (count_messages, read).
@@ -326,21 +365,38 @@ class Connection:
             elif events & select.POLLOUT:
                 self._write_offers_as_owner()
 
-    def _receive_once(self) -> bool:
-        # Read what the socket has and hand it to the framing; False at EOF.
+    def _receive_once(self, *, bounded: bool = False) -> bool:
+        """Read what the socket has and hand it to the framing.
+
+        Returns ``False`` when nothing was read: a bounded recv gives up after the tick
+        (the timers' turn), or the connection ended (EOF, an error).
+        """
+        if bounded and not self._tick_set:
+            self._set_tick()
         try:
-            data = self.sock.recv(_READ_SIZE)
+            if bounded and self._green:
+                self.sock.settimeout(self._tick)  # gevent's timeout: no syscall
+                try:
+                    data = self.sock.recv(_READ_SIZE)
+                finally:
+                    self.sock.settimeout(None)
+            else:
+                data = self.sock.recv(_READ_SIZE)
+        except (BlockingIOError, TimeoutError):
+            return False
         except OSError:
             data = b""
         now = time.monotonic()
+        framing = self.framing
         with self._lock:
             if data:
-                messages = self.framing.receive_data(data, now)
+                messages = framing.receive_data(data, now)
             else:
                 self._peer_gone = True
-                self.framing.receive_eof()
+                framing.receive_eof()
                 messages = []
-            self._write_framed(blocking=False)  # pongs, the close reply
+            if framing.has_output:
+                self._write_framed(blocking=False)  # pongs, the close reply
         protocol = self.protocol
         for message in messages:
             if protocol.state is not State.OPEN:
@@ -349,30 +405,29 @@ class Connection:
                 protocol.queue(message)
             else:  # too big for the core (the framing checks bytes first)
                 self._send_close(protocol.close_code or 1009, protocol.close_reason)
-        closed = self.framing.closed_with
-        if closed is not None and protocol.state is State.OPEN:
-            protocol.closed_by_peer(*closed)
-            self._finish()
-        if self._peer_gone and protocol.state is State.OPEN:
-            protocol.closed_by_peer(1006)
+        if (self._peer_gone or not framing.open) and protocol.state is State.OPEN:
+            protocol.closed_by_peer(*(framing.closed_with or (1006, "")))
             self._finish()
         return bool(data)
 
     def _on_deadlines(self, now: float) -> None:
+        # The timers: the idle timeout, keepalive pings, the closing handshake's end.
         if self.protocol.is_idle(now):
             self.close(1000, "idle timeout")
-            return
-        with self._lock:
-            drop = self.framing.on_deadline(now)
-            self._write_framed(blocking=False)
-        if drop:
-            self._peer_gone = True
-            if self.protocol.state is State.OPEN:
-                self.protocol.closed_by_peer(1006)
+        else:
+            with self._lock:
+                drop = self.framing.on_deadline(now)
+                self._write_framed(blocking=False)
+            if drop:
+                self._peer_gone = True
+            closed = self.framing.closed_with  # a missing pong: 1011
+            if (drop or closed is not None) and self.protocol.state is State.OPEN:
+                self.protocol.closed_by_peer(*(closed or (1006, "")))
                 self._finish()
-        elif self.framing.closed_with is not None and self.protocol.state is State.OPEN:
-            self.protocol.closed_by_peer(*self.framing.closed_with)  # keepalive: 1011
-            self._finish()
+        # Traffic moves the ping and idle deadlines later: this is the earliest they can
+        # be now, so nothing needs a look before it.
+        due = _earliest(self.framing.next_deadline(), self.protocol.idle_deadline())
+        self._timers_at = float("inf") if due is None else due
 
     def _write_offers_as_owner(self) -> None:
         with self._lock:
