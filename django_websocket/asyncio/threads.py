@@ -1,0 +1,169 @@
+"""A connection's own thread for its sync code, there only while that code has work.
+
+Django runs sync middleware, sync views and an async view's ORM calls "thread-sensitively"
+(``sync_to_async(thread_sensitive=True)``): one call at a time, in the thread of the
+request's ``ThreadSensitiveContext``. asgiref's executor keeps that thread until the
+context ends, which for a WebSocket is when the socket closes: a thread per idle socket.
+
+:class:`ConnectionThread` keeps the rule (one call at a time per connection) without
+keeping the thread. It starts a thread when a call comes and none is running; the thread
+ends once the connection's async view waits for a message (:meth:`ConnectionThread.idle`)
+or it has had no work for :data:`LINGER` seconds, after giving back its database
+connections (:func:`django_websocket.db.release`). A thread that keeps a connection
+(``CONN_MAX_AGE > 0``) stays with it. So sync code an async view calls may run in a new
+thread after each wait: thread-local state does not outlive a wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
+
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from django.db import connections
+
+from .. import db
+
+__all__ = ["LINGER", "ConnectionThread", "current_thread", "thread_sensitive"]
+
+T = TypeVar("T")
+
+LINGER = 1.0
+"""Seconds a connection's thread waits for more work before it ends (if it holds nothing)."""
+
+_IDLE = object()  # the view waits for a message: give the database back, then end
+_SHUTDOWN = object()  # the connection is over
+
+_current: contextvars.ContextVar[ConnectionThread | None] = contextvars.ContextVar(
+    "django_websocket_connection_thread", default=None
+)
+
+
+class ConnectionThread(Executor):
+    """Run submitted calls one at a time, on a thread that exists only while needed.
+
+    All methods but the thread's own work are meant for the event loop's thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._idle_sent = True  # nothing ran since the last idle()
+        self._shut = False
+
+    @property
+    def running(self) -> bool:
+        """Whether a thread exists for this connection right now."""
+        return self._thread is not None
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` after the calls submitted before it."""
+        future: Future[T] = Future()
+        with self._lock:
+            if self._shut:
+                raise RuntimeError("cannot run new calls after the connection ended")
+            self._idle_sent = False
+            self._jobs.put((future, fn, args, kwargs))
+            if self._thread is None:
+                self._start()
+        return future
+
+    def idle(self) -> None:
+        """Say the view waits for a message: the thread gives its database back and ends.
+
+        Costs nothing when no sync code ran since the last call.
+        """
+        if self._idle_sent:
+            return
+        with self._lock:
+            self._idle_sent = True
+            if self._thread is not None:
+                self._jobs.put(_IDLE)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """End the thread once its calls are done, closing its database connections.
+
+        Never blocks (the caller is the event loop): ``wait`` is ignored.
+        """
+        with self._lock:
+            self._shut = True
+            if self._thread is not None:
+                self._jobs.put(_SHUTDOWN)
+
+    def _start(self) -> None:
+        # Under the lock.
+        thread = self._thread = threading.Thread(
+            target=self._work, name="django_websocket connection", daemon=True
+        )
+        thread.start()
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        waited = False  # the view waited for a message since this thread's last call
+        holding = False  # a database connection stays open (CONN_MAX_AGE > 0)
+        while True:
+            try:
+                job = jobs.get(timeout=None if holding else LINGER)
+            except queue.Empty:
+                job = _IDLE
+            if job is _SHUTDOWN:
+                connections.close_all()
+                return
+            if job is _IDLE:
+                holding = db.release()
+                waited = True
+                if not holding:
+                    with self._lock:
+                        if jobs.empty():
+                            self._thread = None
+                            return
+                continue
+            if waited:  # as Django does before a request: drop what broke or expired
+                db.release()
+                waited = False
+            future, fn, args, kwargs = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as error:
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+            del job, future, fn, args, kwargs
+            holding = False
+
+
+def current_thread() -> ConnectionThread | None:
+    """Return the connection thread of the running connection, if any."""
+    return _current.get()
+
+
+_EXECUTOR_ARGUMENT = "executor" in inspect.signature(ThreadSensitiveContext).parameters
+
+
+@contextlib.asynccontextmanager
+async def thread_sensitive() -> AsyncIterator[ConnectionThread]:
+    """Run the block's thread-sensitive sync calls on a new :class:`ConnectionThread`."""
+    executor = ConnectionThread()
+    token = _current.set(executor)
+    try:
+        if _EXECUTOR_ARGUMENT:  # asgiref >= 3.13
+            async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg, unused-ignore]
+                yield executor
+        else:  # what asgiref >= 3.13 does with the argument
+            async with ThreadSensitiveContext() as context:
+                SyncToAsync.context_to_thread_executor[context] = executor  # type: ignore[assignment, unused-ignore]
+                try:
+                    yield executor
+                finally:
+                    SyncToAsync.context_to_thread_executor.pop(context, None)
+    finally:
+        executor.shutdown()
+        _current.reset(token)
