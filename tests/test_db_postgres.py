@@ -172,3 +172,29 @@ def test_a_transaction_held_across_a_wait_keeps_its_connection(
         reply, waiting = asyncio.run(run(server))
     assert waiting == 1
     assert reply["after"] == reply["before"]  # the same backend, the same transaction
+
+
+@pytest.mark.parametrize("path", ["/db_pid/", "/async_db_pid/"])
+def test_a_kept_connection_is_reused_and_replaced_once_broken(
+    tmp_path: Path, database: Database, path: str
+) -> None:
+    # CONN_MAX_AGE > 0 keeps the connection across waits, as across requests; one that
+    # broke while the socket waited (here: its backend ended) is replaced, not used.
+    import psycopg
+
+    async def run(server: Server) -> list[int]:
+        pids = []
+        async with connect(server.ws + path) as ws:
+            pids.append(json.loads(await ws.recv())["pid"])
+            await ws.send("again")
+            pids.append(json.loads(await ws.recv())["pid"])
+            with psycopg.connect(ADMIN, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pids[-1]])
+            await ws.send("again")
+            pids.append(json.loads(await ws.recv())["pid"])
+        return pids
+
+    with serve_on(tmp_path, database, CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True) as server:
+        first, kept, replaced = asyncio.run(run(server))
+    assert kept == first
+    assert replaced != first

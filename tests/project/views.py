@@ -4,6 +4,7 @@ import asyncio
 import threading
 import time
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.signals import got_request_exception
@@ -574,3 +575,27 @@ def db_atomic_wait(request):
         ws.send_json({"before": before})
         ws.wait()
         ws.send_json({"before": before, "after": ids()})
+
+
+def _backend_pid():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@require_websocket
+def db_pid(request):
+    """Send the database backend's pid when the socket opens and on each message (sync)."""
+    ws = request.websocket
+    ws.send_json({"pid": _backend_pid()})
+    for _ in ws:
+        ws.send_json({"pid": _backend_pid()})
+
+
+@require_websocket
+async def async_db_pid(request):
+    """The same, from an async view (its ORM thread)."""
+    ws = request.websocket
+    await ws.send_json({"pid": await sync_to_async(_backend_pid)()})
+    async for _ in ws:
+        await ws.send_json({"pid": await sync_to_async(_backend_pid)()})
