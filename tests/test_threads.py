@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 
+from django_websocket.asyncio import threads
 from django_websocket.asyncio.threads import ConnectionThread, current_thread, thread_sensitive
 
 from .conftest import serve
@@ -73,13 +74,21 @@ def test_calls_after_the_end_are_refused() -> None:
         executor.submit(int)
 
 
-async def test_thread_sensitive_calls_in_the_block_use_the_connection_thread() -> None:
+@pytest.mark.parametrize("executor_argument", [True, False], ids=["asgiref>=3.13", "older"])
+async def test_thread_sensitive_calls_in_the_block_use_the_connection_thread(
+    monkeypatch: pytest.MonkeyPatch, executor_argument: bool
+) -> None:
+    # asgiref 3.13 takes the executor as an argument; before, it goes in asgiref's table.
+    if executor_argument and not threads._EXECUTOR_ARGUMENT:
+        pytest.skip("asgiref < 3.13 has no executor argument")
+    monkeypatch.setattr(threads, "_EXECUTOR_ARGUMENT", executor_argument)
     async with thread_sensitive() as executor:
         assert current_thread() is executor
         name = await sync_to_async(lambda: threading.current_thread().name)()
         assert name == "django_websocket connection"
         assert executor.running
     assert current_thread() is None
+    assert _until(lambda: not executor.running)  # ended with the block
 
 
 def _threads(pid: int) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +34,8 @@ from .. import db
 __all__ = ["LINGER", "ConnectionThread", "current_thread", "thread_sensitive"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("django_websocket")
 
 LINGER = 1.0
 """Seconds a connection's thread waits for more work before it ends (if it holds nothing)."""
@@ -114,10 +117,12 @@ class ConnectionThread(Executor):
             except queue.Empty:
                 job = _IDLE
             if job is _SHUTDOWN:
-                connections.close_all()
+                _tidy(connections.close_all)  # this thread's; pooled ones go back
+                with self._lock:
+                    self._thread = None
                 return
             if job is _IDLE:
-                holding = db.release()
+                holding = _tidy(db.release)
                 waited = True
                 if not holding:
                     with self._lock:
@@ -126,7 +131,7 @@ class ConnectionThread(Executor):
                             return
                 continue
             if waited:  # as Django does before a request: drop what broke or expired
-                db.release()
+                _tidy(db.release)
                 waited = False
             future, fn, args, kwargs = job
             if future.set_running_or_notify_cancel():
@@ -138,6 +143,15 @@ class ConnectionThread(Executor):
                     future.set_result(result)
             del job, future, fn, args, kwargs
             holding = False
+
+
+def _tidy(release: Callable[[], bool | None]) -> bool:
+    # The thread must go on (or end cleanly) whatever closing a connection raises.
+    try:
+        return bool(release())
+    except Exception:
+        logger.exception("Closing a database connection failed")
+        return False
 
 
 def current_thread() -> ConnectionThread | None:
