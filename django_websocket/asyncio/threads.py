@@ -6,12 +6,15 @@ request's ``ThreadSensitiveContext``. asgiref's executor keeps that thread until
 context ends, which for a WebSocket is when the socket closes: a thread per idle socket.
 
 :class:`ConnectionThread` keeps the rule (one call at a time per connection) without
-keeping the thread. It starts a thread when a call comes and none is running; the thread
-ends once the connection's async view waits for a message (:meth:`ConnectionThread.idle`)
-or it has had no work for :data:`LINGER` seconds, after giving back its database
-connections (:func:`django_websocket.db.release`). A thread that keeps a connection
-(``CONN_MAX_AGE > 0``) stays with it. So sync code an async view calls may run in a new
-thread after each wait: thread-local state does not outlive a wait.
+keeping the thread. It takes a thread when a call comes and none serves it; the thread
+lets go of the connection once its async view waits for a message
+(:meth:`ConnectionThread.idle`) or it has had no work for :data:`LINGER` seconds, after
+giving back its database connections (:func:`django_websocket.db.release`). A thread
+that keeps a connection (``CONN_MAX_AGE > 0``) stays with it. A thread let go of waits,
+as one of at most :data:`SPARES` per process, up to :data:`SPARE_LINGER` seconds for
+the next connection that needs one (starting a thread costs far more than waking one),
+then ends. So sync code an async view calls may run in another thread after each wait:
+thread-local state does not outlive a wait.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ logger = logging.getLogger("django_websocket")
 LINGER = 1.0
 """Seconds a connection's thread waits for more work before it ends (if it holds nothing)."""
 
+SPARES = 8
+"""Threads that wait, with no connection, for the next connection that needs one."""
+
+SPARE_LINGER = 10.0
+"""Seconds a spare thread waits for a connection before it ends."""
+
 _IDLE = object()  # the view waits for a message: give the database back, then end
 _SHUTDOWN = object()  # the connection is over
 
@@ -57,14 +66,14 @@ class ConnectionThread(Executor):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._served = False  # a thread serves this connection
         self._idle_sent = True  # nothing ran since the last idle()
         self._shut = False
 
     @property
     def running(self) -> bool:
-        """Whether a thread exists for this connection right now."""
-        return self._thread is not None
+        """Whether a thread serves this connection right now."""
+        return self._served
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Run ``fn(*args, **kwargs)`` after the calls submitted before it."""
@@ -74,8 +83,9 @@ class ConnectionThread(Executor):
                 raise RuntimeError("cannot run new calls after the connection ended")
             self._idle_sent = False
             self._jobs.put((future, fn, args, kwargs))
-            if self._thread is None:
-                self._start()
+            if not self._served:
+                self._served = True
+                _serve(self)
         return future
 
     def idle(self) -> None:
@@ -87,7 +97,7 @@ class ConnectionThread(Executor):
             return
         with self._lock:
             self._idle_sent = True
-            if self._thread is not None:
+            if self._served:
                 self._jobs.put(_IDLE)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -97,17 +107,11 @@ class ConnectionThread(Executor):
         """
         with self._lock:
             self._shut = True
-            if self._thread is not None:
+            if self._served:
                 self._jobs.put(_SHUTDOWN)
 
-    def _start(self) -> None:
-        # Under the lock.
-        thread = self._thread = threading.Thread(
-            target=self._work, name="django_websocket connection", daemon=True
-        )
-        thread.start()
-
     def _work(self) -> None:
+        # Run this connection's calls in the calling thread until it lets go of it.
         jobs = self._jobs
         waited = False  # the view waited for a message since this thread's last call
         holding = False  # a database connection stays open (CONN_MAX_AGE > 0)
@@ -119,7 +123,7 @@ class ConnectionThread(Executor):
             if job is _SHUTDOWN:
                 _tidy(connections.close_all)  # this thread's; pooled ones go back
                 with self._lock:
-                    self._thread = None
+                    self._served = False
                 return
             if job is _IDLE:
                 holding = _tidy(db.release)
@@ -127,7 +131,7 @@ class ConnectionThread(Executor):
                 if not holding:
                     with self._lock:
                         if jobs.empty():
-                            self._thread = None
+                            self._served = False
                             return
                 continue
             if waited:  # as Django does before a request: drop what broke or expired
@@ -143,6 +147,42 @@ class ConnectionThread(Executor):
                     future.set_result(result)
             del job, future, fn, args, kwargs
             holding = False
+
+
+_spares: list[queue.SimpleQueue[ConnectionThread | None]] = []  # one inbox per spare
+_spares_lock = threading.Lock()
+
+
+def _serve(executor: ConnectionThread) -> None:
+    # Hand the connection to a spare thread, or start one.
+    with _spares_lock:
+        inbox = _spares.pop() if _spares else None
+    if inbox is not None:
+        inbox.put(executor)
+    else:
+        threading.Thread(
+            target=_thread, args=(executor,), name="django_websocket connection", daemon=True
+        ).start()
+
+
+def _thread(executor: ConnectionThread | None) -> None:
+    # A thread's life: serve a connection, then wait as a spare for the next one.
+    inbox: queue.SimpleQueue[ConnectionThread | None] = queue.SimpleQueue()
+    while executor is not None:
+        executor._work()
+        del executor
+        with _spares_lock:
+            if len(_spares) >= SPARES:
+                return
+            _spares.append(inbox)
+        try:
+            executor = inbox.get(timeout=SPARE_LINGER)
+        except queue.Empty:
+            with _spares_lock:
+                if inbox in _spares:
+                    _spares.remove(inbox)
+                    return
+            executor = inbox.get()  # taken just now: a connection is on its way
 
 
 def _tidy(release: Callable[[], bool | None]) -> bool:
