@@ -157,12 +157,17 @@ def run_uvicorn(
 
 @contextlib.contextmanager
 def serve(
-    tmp_path: Path, *server_args: str, kind: str = "uvicorn", **settings_env: str
+    tmp_path: Path,
+    *server_args: str,
+    kind: str = "uvicorn",
+    app: str | None = None,
+    **settings_env: str,
 ) -> Iterator[Server]:
     """Migrate a fresh database and serve the test project until exit.
 
-    ``kind`` picks the server (uvicorn gets ``--lifespan on``); ``server_args`` are
-    added to its command line, ``settings_env`` to its environment.
+    ``kind`` picks the server (uvicorn gets ``--lifespan on``); ``app`` the application
+    (default: the project's ``asgi.py``, or ``wsgi.py`` for WSGI servers);
+    ``server_args`` are added to its command line, ``settings_env`` to its environment.
     """
     env = {
         **os.environ,
@@ -177,11 +182,12 @@ def serve(
     )  # fmt: skip
     if kind == "uvicorn":
         server_args = ("--lifespan", "on", *server_args)
-    app = (
-        "tests.project.wsgi:application"
-        if kind in WSGI_SERVERS
-        else "tests.project.asgi:application"
-    )
+    if app is None:
+        app = (
+            "tests.project.wsgi:application"
+            if kind in WSGI_SERVERS
+            else "tests.project.asgi:application"
+        )
     with run_server(kind, app, env, tmp_path / "server.log", *server_args) as server:
         yield server
 
