@@ -536,3 +536,8 @@ def client_page(request):
     """A page that loads the client as a classic script, or with ?as=module as a module."""
     kind = request.GET.get("as", "classic")
     return HttpResponse(CLIENT_PAGE.format(script=CLIENT_SCRIPTS[kind], kind=kind))
+
+
+def login_page(request):
+    """``LOGIN_URL``: a plain page, as a site's login view is (not a WebSocket view)."""
+    return HttpResponse("log in here")
