@@ -123,3 +123,20 @@ def test_426_leaves_out_hop_by_hop_headers_where_wsgi_forbids_them() -> None:
     assert "Upgrade" not in plain_wsgi and "Connection" not in plain_wsgi
     gunicorn = upgrade_required(factory.get("/", **{"gunicorn.socket": object()}))
     assert (gunicorn["Upgrade"], gunicorn["Connection"]) == ("websocket", "Upgrade")
+
+
+def test_an_asgi_server_with_websockets_off_gets_a_503_naming_it(tmp_path: Path) -> None:
+    # uvicorn --ws none passes a handshake on as a plain HTTP request.
+    with serve(tmp_path, "--ws", "none") as server:
+        status, _, body = server.get(
+            "/echo_once/",
+            headers={
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        )
+        assert status == 503
+        assert b"do not pass --ws none" in body
+    assert server.log().count("WebSocket handshake refused with 503 at /echo_once/") == 1
