@@ -92,6 +92,10 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
                     "--ws", "websockets-sansio"],
         "gunicorn": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
                      "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2"],
+        # gunicorn's own ASGI worker (gunicorn 24+); no control socket, so that servers
+        # running side by side do not share the default one in the home directory.
+        "gunicorn-asgi": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
+                          "--worker-class", "asgi", "--workers", "2", "--no-control-socket"],
         "hypercorn": [python, "-m", "hypercorn", app, "--bind", f"{host}:{port}"],
         "daphne": [python, "-m", "daphne", "--bind", host, "--port", str(port), app],
         "granian": [python, "-m", "granian", "--interface", "asgi", "--host", host,
@@ -105,7 +109,7 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
     return commands[kind]
 
 
-ASGI_SERVERS = ("uvicorn", "gunicorn", "hypercorn", "daphne", "granian")
+ASGI_SERVERS = ("uvicorn", "gunicorn", "gunicorn-asgi", "hypercorn", "daphne", "granian")
 WSGI_SERVERS = ("gthread", "gevent")  # gunicorn's WSGI workers, with django_websocket.wsgi
 SERVERS = ASGI_SERVERS + WSGI_SERVERS
 
