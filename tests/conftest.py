@@ -91,21 +91,27 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
         "uvicorn": [python, "-m", "uvicorn", app, "--host", host, "--port", str(port),
                     "--ws", "websockets-sansio"],
         "gunicorn": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
-                     "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2"],
+                     "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2",
+                     "--no-control-socket"],
+        # gunicorn's own ASGI worker (gunicorn 24+). Every gunicorn here runs without a
+        # control socket, so that servers side by side do not share the default one.
+        "gunicorn-asgi": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
+                          "--worker-class", "asgi", "--workers", "2", "--no-control-socket"],
         "hypercorn": [python, "-m", "hypercorn", app, "--bind", f"{host}:{port}"],
         "daphne": [python, "-m", "daphne", "--bind", host, "--port", str(port), app],
         "granian": [python, "-m", "granian", "--interface", "asgi", "--host", host,
                     "--port", str(port), app],
         # WSGI: gunicorn's own workers, serving the project's wsgi.py.
         "gthread": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
-                    "--worker-class", "gthread", "--threads", "50", "--workers", "2"],
+                    "--worker-class", "gthread", "--threads", "50", "--workers", "2",
+                    "--no-control-socket"],
         "gevent": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
-                   "--worker-class", "gevent", "--workers", "2"],
+                   "--worker-class", "gevent", "--workers", "2", "--no-control-socket"],
     }  # fmt: skip
     return commands[kind]
 
 
-ASGI_SERVERS = ("uvicorn", "gunicorn", "hypercorn", "daphne", "granian")
+ASGI_SERVERS = ("uvicorn", "gunicorn", "gunicorn-asgi", "hypercorn", "daphne", "granian")
 WSGI_SERVERS = ("gthread", "gevent")  # gunicorn's WSGI workers, with django_websocket.wsgi
 SERVERS = ASGI_SERVERS + WSGI_SERVERS
 
