@@ -539,6 +539,11 @@ def client_page(request):
     return HttpResponse(CLIENT_PAGE.format(script=CLIENT_SCRIPTS[kind], kind=kind))
 
 
+def login_page(request):
+    """``LOGIN_URL``: a plain page, as a site's login view is (not a WebSocket view)."""
+    return HttpResponse("log in here")
+
+
 # --- Databases in long-lived views (tests/test_db_postgres.py). -----------------------
 
 
