@@ -174,9 +174,13 @@ def test_a_transaction_held_across_a_wait_keeps_its_connection(
     assert reply["after"] == reply["before"]  # the same backend, the same transaction
 
 
-@pytest.mark.parametrize("path", ["/db_pid/", "/async_db_pid/"])
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [("uvicorn", "/db_pid/"), ("uvicorn", "/async_db_pid/"), ("gthread", "/db_pid/")],
+    ids=["asgi-sync-view", "asgi-async-view", "wsgi-sync-view"],
+)
 def test_a_kept_connection_is_reused_and_replaced_once_broken(
-    tmp_path: Path, database: Database, path: str
+    tmp_path: Path, database: Database, kind: str, path: str
 ) -> None:
     # CONN_MAX_AGE > 0 keeps the connection across waits, as across requests; one that
     # broke while the socket waited (here: its backend ended) is replaced, not used.
@@ -194,7 +198,34 @@ def test_a_kept_connection_is_reused_and_replaced_once_broken(
             pids.append(json.loads(await ws.recv())["pid"])
         return pids
 
-    with serve_on(tmp_path, database, CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True) as server:
+    settings = {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}
+    with serve_on(tmp_path, database, kind=kind, **settings) as server:
         first, kept, replaced = asyncio.run(run(server))
     assert kept == first
     assert replaced != first
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [("uvicorn", "/db_pid/"), ("uvicorn", "/async_db_pid/"), ("gthread", "/db_pid/")],
+    ids=["asgi-sync-view", "asgi-async-view", "wsgi-sync-view"],
+)
+def test_a_connection_that_expires_during_a_wait_is_not_used_after_it(
+    tmp_path: Path, database: Database, kind: str, path: str
+) -> None:
+    # CONN_MAX_AGE = 2: kept across a short wait; past its age once a long wait is over,
+    # it is closed before the view's next query, as Django does before a request.
+    async def run(server: Server) -> list[int]:
+        async with connect(server.ws + path) as ws:
+            pids = [json.loads(await ws.recv())["pid"]]
+            await ws.send("again")
+            pids.append(json.loads(await ws.recv())["pid"])
+            await asyncio.sleep(2.5)
+            await ws.send("again")
+            pids.append(json.loads(await ws.recv())["pid"])
+        return pids
+
+    with serve_on(tmp_path, database, kind=kind, CONN_MAX_AGE=2) as server:
+        first, kept, after_the_wait = asyncio.run(run(server))
+    assert kept == first
+    assert after_the_wait != first
