@@ -66,6 +66,8 @@ urlpatterns += [
         "group_broadcast",
         "group_abroadcast",
         "group_size",
+        "group_count",
+        "group_count_sync",
     ]
 ]
 urlpatterns += [

@@ -504,6 +504,23 @@ async def group_size(request):
     return JsonResponse({"size": get_backend().size(request.GET["group"])})
 
 
+async def group_count(request):
+    """agroup_size(?group=): the sockets in the group, in every process with Redis."""
+    from django_websocket import agroup_size
+
+    try:
+        return JsonResponse({"size": await agroup_size(request.GET["group"])})
+    except GroupBackendError as exc:
+        return JsonResponse({"error": str(exc)}, status=503)
+
+
+def group_count_sync(request):
+    """group_size(?group=), from a sync view (a thread)."""
+    from django_websocket import group_size
+
+    return JsonResponse({"size": group_size(request.GET["group"])})
+
+
 # --- For the in-process test client (django_websocket.testing). ----------------------
 
 
