@@ -280,6 +280,17 @@ class GroupBackend:
 
     # What a broker adds.
 
+    def __str__(self) -> str:
+        """Say where broadcasts go, for people (never a password)."""
+        return "in memory, the sockets of this process only"
+
+    async def ping(self) -> None:
+        """Check that the broker answers (nothing to check without one).
+
+        Raises:
+            GroupBackendError: the broker did not answer in time.
+        """
+
     def _reset(self) -> None:
         """Forget state tied to the previous home loop (it closed; a new one is bound)."""
 

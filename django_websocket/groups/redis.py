@@ -142,6 +142,26 @@ class RedisBackend(GroupBackend):
             self._client = self._new_client()
         return self._client
 
+    def __str__(self) -> str:
+        return str(self._target)
+
+    async def ping(self) -> None:
+        """Send Redis a ``PING`` on a connection of its own.
+
+        Raises:
+            GroupBackendError: no answer within ``TIMEOUT``.
+        """
+        client = self._new_client()
+        try:
+            await asyncio.wait_for(client.ping(), self.timeout)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise GroupBackendError(
+                f"{self._target} did not answer a PING within {self.timeout:g} s "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        finally:
+            await _close(client)
+
     # Publishing.
 
     async def _publish(self, name: str, message: Message) -> None:
