@@ -403,6 +403,40 @@ def test_group_size_across_backends_follows_joins_leaves_and_closes(
     assert asyncio.run(main()) == [3, 3, 2, 1, 0, 1, 0]
 
 
+def test_joins_during_a_redis_outage_are_counted_once_it_is_back(
+    redis_process: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django_websocket import GroupBackendError
+    from django_websocket.groups.redis import RedisBackend
+
+    options = {"URL": redis_process.url, "TIMEOUT": 1, "PRESENCE_TTL": PRESENCE_TTL}
+
+    async def main() -> tuple[int, str, int]:
+        backend = RedisBackend(options)
+        first, second = _PresenceMember(), _PresenceMember()
+        await backend.join("g", first)
+        redis_process.stop()
+        await backend.join("g", second)  # already subscribed: the join itself works
+        with pytest.raises(GroupBackendError) as caught:
+            await backend.count("g")
+        redis_process.start()  # empty: no persistence
+        deadline = time.monotonic() + 30
+        while True:  # the heartbeat writes what the outage kept back
+            with contextlib.suppress(GroupBackendError):
+                if (size := await RedisBackend(options).count("g")) == 2:
+                    break
+            assert time.monotonic() < deadline, "the counts never came back"
+            await asyncio.sleep(0.05)
+        first.close()
+        second.close()
+        return size, str(caught.value), await backend.count("g")
+
+    size, error, after = asyncio.run(main())
+    assert (size, after) == (2, 0)
+    assert "could not count group 'g'" in error
+    assert "could not write group sizes" in caplog.text
+
+
 def test_group_size_when_redis_is_down_is_a_clear_error(tmp_path: Path) -> None:
     from django.test import override_settings
 
