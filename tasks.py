@@ -33,7 +33,7 @@ PEER_REQUIREMENTS = [
     "uvicorn[standard]",  # uvloop and httptools: the second loop of every run
     "channels~=4.3.0", "channels-redis~=4.3.0", "daphne>=4.2",
     "django-socket~=0.3.0",
-    "flask>=3", "flask-sock>=0.7", "gunicorn>=23",
+    "flask>=3", "flask-sock>=0.7", "gunicorn>=23", "gevent>=24.2",
     "matplotlib>=3.8",
 ]  # fmt: skip
 BOLT_REQUIREMENTS = ["django-bolt~=0.13.0"]
