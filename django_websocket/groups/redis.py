@@ -188,6 +188,14 @@ class RedisBackend(GroupBackend):
         self._counts_lock = asyncio.Lock()  # one write at a time, in order
         self._heartbeat: asyncio.Task[None] | None = None
         self._counts_failing = False  # a write failed: warn once until one succeeds
+        # The presence writes' and counts' own client (home loop): they never take a
+        # connection a broadcast would use.
+        self._counts_redis: Redis | None = None
+
+    def _counts_client(self) -> Redis:
+        if self._counts_redis is None:
+            self._counts_redis = self._new_client()
+        return self._counts_redis
 
     async def join(self, name: str, member: Member) -> None:
         """Add a socket to ``name`` (see :meth:`GroupBackend.join`).
@@ -218,7 +226,7 @@ class RedisBackend(GroupBackend):
         at_home = self.loop is not None and asyncio.get_running_loop() is self.loop
         if at_home:
             await self._write_counts()  # what changed here first
-        client = self._home_client() if at_home else self._new_client()
+        client = self._counts_client() if at_home else self._new_client()
         script = client.register_script(_COUNT)
         try:
             total = await asyncio.wait_for(
@@ -265,7 +273,7 @@ class RedisBackend(GroupBackend):
             if not names:
                 return
             ttl = round(self.presence_ttl * 1000)
-            pipe = self._home_client().pipeline(transaction=True)
+            pipe = self._counts_client().pipeline(transaction=True)
             pipe.set(self._alive_key, b"1", px=ttl)
             for name in sorted(names):
                 size = len(self._members.get(name, ()))
