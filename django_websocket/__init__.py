@@ -13,7 +13,14 @@ from .exceptions import (
     GroupBackendError,
     WebSocketError,
 )
-from .groups import abroadcast, abroadcast_json, broadcast, broadcast_json
+from .groups import (
+    abroadcast,
+    abroadcast_json,
+    agroup_size,
+    broadcast,
+    broadcast_json,
+    group_size,
+)
 from .websocket import AsyncWebSocket, WebSocket
 
 __all__ = [
@@ -27,7 +34,9 @@ __all__ = [
     "abroadcast",
     "abroadcast_json",
     "accept_websocket",
+    "agroup_size",
     "broadcast",
     "broadcast_json",
+    "group_size",
     "require_websocket",
 ]

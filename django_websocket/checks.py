@@ -14,6 +14,7 @@ __all__ = [
     "E002",
     "E003",
     "E004",
+    "E005",
     "W001",
     "W002",
     "W003",
@@ -43,6 +44,12 @@ E004 = checks.Error(
     'WEBSOCKET_SLOW_CLIENT must be "drop" or "close".',
     hint="It says what happens to a socket whose group buffer is full (default drop).",
     id="django_websocket.E004",
+)
+E005 = checks.Error(
+    'WEBSOCKET_RATE_LIMIT must be None or a rate such as "60/m".',
+    hint='Messages per period, per connection: "10/s", "100/5m", "60/m", "1000/h" '
+    "(units s, m, h, d).",
+    id="django_websocket.E005",
 )
 
 W001 = checks.Warning(
@@ -87,6 +94,10 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
         errors.append(E003)
     if getattr(settings, "WEBSOCKET_SLOW_CLIENT", "drop") not in ("drop", "close"):
         errors.append(E004)
+    try:
+        conf.RATE_LIMIT  # noqa: B018 (reading it parses it)
+    except (TypeError, ValueError):
+        errors.append(E005)
     return errors
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.conf import settings
 
+from .protocol import RateLimit
+
 __all__ = ["DEFAULT_GROUPS", "conf"]
 
 DEFAULT_GROUPS: dict[str, Any] = {"BACKEND": "django_websocket.groups.memory.MemoryBackend"}
@@ -47,6 +49,17 @@ class _Settings:
         """``WEBSOCKET_IDLE_TIMEOUT``: seconds without a message before closing; ``None``."""
         value = getattr(settings, "WEBSOCKET_IDLE_TIMEOUT", None)
         return None if value is None else float(value)
+
+    @property
+    def RATE_LIMIT(self) -> RateLimit | None:
+        """``WEBSOCKET_RATE_LIMIT``: messages a client may send per connection, such as
+        ``"60/m"``; past it, 1008. ``None`` (the default): no limit.
+
+        Raises:
+            ValueError, TypeError: the setting is not such a rate (check E005 says so).
+        """
+        value = getattr(settings, "WEBSOCKET_RATE_LIMIT", None)
+        return None if value is None else RateLimit.parse(value)
 
     @property
     def PING_INTERVAL(self) -> float | None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
+from .protocol import RateLimit
 from .request import attach_http, is_websocket_request
 from .unserved import is_handshake, refuse_unserved, upgrade_required
 
@@ -34,12 +35,15 @@ class ViewOptions:
         check_origin: refuse cross-site handshakes with 403 (``WEBSOCKET_CHECK_ORIGIN``).
         idle_timeout: seconds without a client message before closing
             (``WEBSOCKET_IDLE_TIMEOUT``).
+        rate_limit: the messages a client may send (``WEBSOCKET_RATE_LIMIT``);
+            ``False``: no limit for this view.
     """
 
     required: bool = False
     subprotocols: tuple[str, ...] = ()
     check_origin: bool | None = None
     idle_timeout: float | None = None
+    rate_limit: RateLimit | Literal[False] | None = None
 
 
 def view_options(view: Callable[..., Any]) -> ViewOptions | None:
@@ -61,6 +65,7 @@ def accept_websocket(
     subprotocols: Sequence[str] = (),
     check_origin: bool | None = None,
     idle_timeout: float | None = None,
+    rate_limit: str | Literal[False] | None = None,
 ) -> Callable[[View], View]: ...
 def accept_websocket(
     view: View | None = None,
@@ -69,6 +74,7 @@ def accept_websocket(
     subprotocols: Sequence[str] = (),
     check_origin: bool | None = None,
     idle_timeout: float | None = None,
+    rate_limit: str | Literal[False] | None = None,
 ) -> View | Callable[[View], View]:
     """Let a view serve WebSocket handshakes as well as plain HTTP requests.
 
@@ -79,6 +85,14 @@ def accept_websocket(
             ``None`` follows ``WEBSOCKET_CHECK_ORIGIN``.
         idle_timeout: seconds without a message from the client before the connection is
             closed (1000, "idle timeout"); ``None`` follows ``WEBSOCKET_IDLE_TIMEOUT``.
+        rate_limit: the messages a client may send on one connection, as
+            ``"COUNT/[N]UNIT"`` (``"10/s"``, ``"100/5m"``, ``"60/m"``, ``"1000/h"``): a
+            token bucket that holds COUNT and refills over the period. The message past
+            it closes the connection with 1008 "rate limit exceeded". ``None`` follows
+            ``WEBSOCKET_RATE_LIMIT``; ``False``: no limit for this view.
+
+    Raises:
+        ValueError, TypeError: ``rate_limit`` is not such a rate (at decoration time).
     """
     mark = functools.partial(
         _mark,
@@ -86,6 +100,7 @@ def accept_websocket(
         subprotocols=subprotocols,
         check_origin=check_origin,
         idle_timeout=idle_timeout,
+        rate_limit=_rate_limit(rate_limit),
     )
     return mark if view is None else mark(view)
 
@@ -98,6 +113,7 @@ def require_websocket(
     subprotocols: Sequence[str] = (),
     check_origin: bool | None = None,
     idle_timeout: float | None = None,
+    rate_limit: str | Literal[False] | None = None,
 ) -> Callable[[View], View]: ...
 def require_websocket(
     view: View | None = None,
@@ -106,11 +122,13 @@ def require_websocket(
     subprotocols: Sequence[str] = (),
     check_origin: bool | None = None,
     idle_timeout: float | None = None,
+    rate_limit: str | Literal[False] | None = None,
 ) -> View | Callable[[View], View]:
     """Let a view serve only WebSocket handshakes; plain HTTP gets 426 Upgrade Required.
 
     Args:
-        subprotocols, check_origin, idle_timeout: as for :func:`accept_websocket`.
+        subprotocols, check_origin, idle_timeout, rate_limit: as for
+            :func:`accept_websocket`.
     """
     mark = functools.partial(
         _mark,
@@ -118,8 +136,16 @@ def require_websocket(
         subprotocols=subprotocols,
         check_origin=check_origin,
         idle_timeout=idle_timeout,
+        rate_limit=_rate_limit(rate_limit),
     )
     return mark if view is None else mark(view)
+
+
+def _rate_limit(value: str | Literal[False] | None) -> RateLimit | Literal[False] | None:
+    # Parsed once, when the view is decorated: a typo fails at import, not per connection.
+    if value is None or value is False:
+        return value
+    return RateLimit.parse(value)
 
 
 def _mark(
@@ -129,8 +155,15 @@ def _mark(
     subprotocols: Sequence[str],
     check_origin: bool | None,
     idle_timeout: float | None,
+    rate_limit: RateLimit | Literal[False] | None,
 ) -> View:
-    options = ViewOptions(required, tuple(subprotocols), check_origin, idle_timeout)
+    options = ViewOptions(
+        required=required,
+        subprotocols=tuple(subprotocols),
+        check_origin=check_origin,
+        idle_timeout=idle_timeout,
+        rate_limit=rate_limit,
+    )
 
     def refusal(request: HttpRequest) -> HttpResponse | None:
         # Before the view: refuse plain HTTP if required, and a handshake that reached

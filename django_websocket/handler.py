@@ -179,6 +179,8 @@ def _configure(session: Session, options: ViewOptions) -> None:
         protocol.idle_timeout = (
             conf.IDLE_TIMEOUT if options.idle_timeout is None else options.idle_timeout
         )
+        rate_limit = conf.RATE_LIMIT if options.rate_limit is None else options.rate_limit
+        protocol.limit_rate(rate_limit or None)
 
 
 @contextlib.contextmanager

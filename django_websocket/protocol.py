@@ -17,6 +17,9 @@ The rules, in the order a connection meets them:
 - **Incoming messages** are capped at ``max_size`` bytes (a larger one closes with 1009)
   and wait, unread, in a buffer of at most ``max_queue`` messages; when it is full the
   driver stops reading, so TCP pushes back on the client.
+- **A rate limit** (:class:`RateLimit`, a token bucket per connection) caps how many
+  messages a client may send: past it the connection closes with 1008 "rate limit
+  exceeded".
 - **Idle connections** (no message for ``idle_timeout`` seconds, and nothing unread) are
   closed with 1000 "idle timeout".
 - **Closing** validates the code and reason once, whoever closes; before the handshake a
@@ -29,8 +32,11 @@ The rules, in the order a connection meets them:
 from __future__ import annotations
 
 import enum
+import functools
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from .exceptions import ConnectionClosed, WebSocketError
 
@@ -38,7 +44,9 @@ __all__ = [
     "CloseAction",
     "Message",
     "Protocol",
+    "RateLimit",
     "State",
+    "TokenBucket",
     "check_message",
     "choose_subprotocol",
     "validate_close",
@@ -53,6 +61,7 @@ _SENDABLE_CODES = frozenset(
 _MAX_REASON_BYTES = 123
 TOO_BIG = (1009, "message too big")
 IDLE = (1000, "idle timeout")
+RATE_LIMITED = (1008, "rate limit exceeded")
 
 
 class State(enum.Enum):
@@ -100,6 +109,91 @@ def too_big(message: Message, limit: int) -> bool:
     if isinstance(message, bytes) or len(message) > limit or len(message) * 4 <= limit:
         return len(message) > limit
     return len(message.encode()) > limit
+
+
+_RATE = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]*)\s*([smhd])\s*")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """How many messages a client may send: ``count`` per ``period`` seconds.
+
+    A token bucket: a connection starts with ``count`` tokens, each incoming message
+    takes one, and tokens come back at ``count / period`` per second, up to ``count``.
+    So a client may send ``count`` messages at once, then keep up the average rate.
+    """
+
+    count: int
+    period: float
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not self.period > 0:
+            raise ValueError("a rate limit needs at least 1 message per a positive period")
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """Read a rate written ``"COUNT/[N]UNIT"``, such as ``"10/s"`` or ``"100/5m"``.
+
+        The unit is ``s``, ``m``, ``h`` or ``d``; ``N`` (default 1) multiplies it:
+        ``"60/m"`` is 60 messages a minute, ``"1000/h"`` 1000 an hour.
+
+        Raises:
+            TypeError: ``text`` is not a ``str``.
+            ValueError: ``text`` is not a rate in that form.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f'a rate limit is a str such as "60/m", not {type(text).__name__}')
+        return _parse_rate(text)
+
+    def __str__(self) -> str:
+        for unit in "dhms":
+            seconds = _UNIT_SECONDS[unit]
+            times, rest = divmod(self.period, seconds)
+            if not rest:
+                return f"{self.count}/{'' if times == 1 else int(times)}{unit}"
+        return f"{self.count}/{self.period:g}s"
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_rate(text: str) -> RateLimit:
+    # Cached: the setting's value is read for each connection.
+    match = _RATE.fullmatch(text)
+    count = int(match[1]) if match else 0
+    times = int(match[2] or 1) if match else 0
+    if match is None or count < 1 or times < 1:
+        raise ValueError(
+            f"{text!r} is not a rate limit: write messages per period, such as "
+            '"10/s", "100/5m", "60/m" or "1000/h" (units s, m, h, d; at least 1)'
+        )
+    return RateLimit(count, float(times * _UNIT_SECONDS[match[3]]))
+
+
+class TokenBucket:
+    """The tokens one connection has left under a :class:`RateLimit` (no clock of its own).
+
+    Args:
+        limit: the rate; the bucket starts full.
+    """
+
+    __slots__ = ("_at", "_tokens", "limit")
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._tokens = float(limit.count)
+        self._at: float | None = None  # when tokens were last counted (the driver's clock)
+
+    def take(self, now: float) -> bool:
+        """Take a token for a message that arrived at ``now``; ``False`` when none is left."""
+        limit = self.limit
+        if self._at is not None:
+            refill = (now - self._at) * limit.count / limit.period
+            self._tokens = min(float(limit.count), self._tokens + refill)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 class Protocol:
@@ -175,10 +269,14 @@ class Protocol:
     def receive(self, message: Message, now: float) -> bool:
         """Record that ``message`` arrived at ``now``; return whether the view may have it.
 
-        A message over ``max_size`` is refused: the connection is then closing with 1009
-        (:meth:`close` has been applied; the driver sends the close frame).
+        A message over ``max_size`` is refused: the connection is then closing with 1009;
+        so is a message past the rate limit (:meth:`limit_rate`), with 1008. Either way
+        :meth:`close` has been applied, and the driver sends the close frame.
         """
         self.last_message_at = now
+        if self._bucket is not None and not self._bucket.take(now):
+            self.close(*RATE_LIMITED)
+            return False
         # The common case first, with no call: short enough in any encoding.
         if len(message) * 4 <= self.max_size or not too_big(message, self.max_size):
             return True
@@ -202,6 +300,19 @@ class Protocol:
     def finished(self) -> bool:
         """Whether no message will ever be available again (closed, nothing unread)."""
         return self.state is State.CLOSED and not self.unread
+
+    # -- The rate limit ----------------------------------------------------------------
+
+    _bucket: TokenBucket | None = None  # None: no limit (set before the view runs)
+
+    def limit_rate(self, limit: RateLimit | None) -> None:
+        """Cap the client's messages at ``limit`` from now on (``None``: no limit)."""
+        self._bucket = None if limit is None else TokenBucket(limit)
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate limit in force, or ``None``."""
+        return None if self._bucket is None else self._bucket.limit
 
     # -- Idle connections --------------------------------------------------------------
 

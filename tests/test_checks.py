@@ -6,7 +6,7 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from django_websocket.checks import E001, E002, W002, W003, W004, check_app_order
+from django_websocket.checks import E001, E002, E005, W002, W003, W004, check_app_order
 
 
 def run_checks() -> list[checks.CheckMessage]:
@@ -26,6 +26,18 @@ def test_bad_max_sync_views_is_e001(value: object) -> None:
 def test_bad_max_queue_is_e002() -> None:
     with override_settings(WEBSOCKET_MAX_QUEUE=0):
         assert E002 in run_checks()
+
+
+@pytest.mark.parametrize("value", ["60", "60/min", "0/s", 60, ""])
+def test_bad_rate_limit_is_e005(value: object) -> None:
+    with override_settings(WEBSOCKET_RATE_LIMIT=value):
+        assert E005 in run_checks()
+
+
+@pytest.mark.parametrize("value", [None, "60/m", "100/5m"])
+def test_good_rate_limit_passes(value: object) -> None:
+    with override_settings(WEBSOCKET_RATE_LIMIT=value):
+        assert E005 not in run_checks()
 
 
 def test_deploy_checks_are_quiet_by_default() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpResponse
 from django.test import AsyncRequestFactory, RequestFactory
 
 from django_websocket import accept_websocket, require_websocket
+from django_websocket.decorators import ViewOptions, view_options
+from django_websocket.protocol import RateLimit
 
 
 def view(request):  # type: ignore[no-untyped-def]
@@ -51,3 +54,20 @@ def test_decorators_refuse_a_handshake_that_arrives_as_plain_http_with_503() -> 
 async def test_require_websocket_answers_http_with_426_for_async_views() -> None:
     response = await require_websocket(async_view)(RequestFactory().get("/"))
     assert response.status_code == 426
+
+
+def test_rate_limit_travels_parsed_in_the_view_options() -> None:
+    options = view_options(accept_websocket(rate_limit="100/5m")(view))
+    assert options == ViewOptions(rate_limit=RateLimit(100, 300.0))
+    assert view_options(require_websocket(rate_limit=False)(async_view)) == ViewOptions(
+        required=True, rate_limit=False
+    )
+    assert view_options(accept_websocket(view)) == ViewOptions()  # None: the setting
+
+
+@pytest.mark.parametrize("decorator", [accept_websocket, require_websocket])
+def test_bad_rate_limit_fails_when_the_view_is_decorated(decorator) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=r"'60 a minute' is not a rate limit.*\"60/m\""):
+        decorator(rate_limit="60 a minute")
+    with pytest.raises(TypeError, match="not int"):
+        decorator(rate_limit=60)

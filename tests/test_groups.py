@@ -20,8 +20,10 @@ from django_websocket import (
     GroupBackendError,
     WebSocketError,
     abroadcast,
+    agroup_size,
     broadcast,
     broadcast_json,
+    group_size,
 )
 from django_websocket.checks import E003, E004, W001
 from django_websocket.groups import get_backend, validate_group_name
@@ -75,6 +77,45 @@ def test_broadcast_from_http_view_reaches_sync_and_async_members(server: Server,
         assert async_member.recv(timeout=10) == "hello"
         outsider.send("say:nobody-here:x")  # a command the outsider answers at once
         assert outsider.recv(timeout=10) == "said:0"  # so it got no "hello" before
+
+
+def count_in(server: Server, group: str, view: str = "group_count") -> int:
+    """group_size()/agroup_size() as the server process answers it."""
+    status, _, body = server.get(f"/{view}/?group={group}")
+    assert status == 200, body
+    return int(json.loads(body)["size"])
+
+
+def wait_for_count(server: Server, group: str, expected: int) -> int:
+    """Poll the group's size until it is ``expected`` (a close is handled async)."""
+    deadline = time.monotonic() + 20
+    while (size := count_in(server, group)) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return size
+
+
+@pytest.mark.parametrize("view", ["group_count", "group_count_sync"])
+def test_group_size_counts_the_sockets_in_a_group_as_they_come_and_go(
+    server: Server, view: str
+) -> None:
+    group = f"presence.{view}"
+    assert count_in(server, group, view) == 0
+    with member(server, group), member(server, group, view="async_group_member"):
+        with member(server, group), member(server, "elsewhere"):
+            assert count_in(server, group, view) == 3  # each counts once its join returned
+        assert wait_for_count(server, group, 2) == 2
+        assert count_in(server, group, view) == 2
+    assert wait_for_count(server, group, 0) == 0
+
+
+def test_group_size_counts_a_socket_once_however_often_it_joined(server: Server) -> None:
+    with member(server, "presence.twice", "presence.twice") as ws:
+        ws.send("join:presence.twice")
+        assert ws.recv(timeout=10) == "joined"
+        assert count_in(server, "presence.twice") == 1
+        ws.send("leave:presence.twice")
+        assert ws.recv(timeout=10) == "left"
+        assert count_in(server, "presence.twice") == 0  # leave() returned: not counted
 
 
 def test_broadcast_kinds_text_binary_json(server: Server) -> None:
@@ -172,6 +213,19 @@ def test_broadcast_outside_any_server_reaches_nobody() -> None:
     # A shell or a WSGI process: no socket lives here, nothing to hand it to.
     assert broadcast("nobody", "x") == 0
     assert broadcast_json("nobody", {"a": 1}) == 0
+
+
+def test_group_size_outside_any_server_is_zero_and_checks_the_name() -> None:
+    assert group_size("nobody") == 0
+    with pytest.raises(ValueError, match="invalid group name"):
+        group_size("no spaces")
+
+    async def main() -> None:
+        with pytest.raises(WebSocketError, match="await"):
+            group_size("g")
+        assert await agroup_size("g") == 0
+
+    asyncio.run(main())
 
 
 def test_broadcast_rejects_other_message_types() -> None:

@@ -18,6 +18,8 @@ def test_chat_room_message_reaches_every_open_page(browser: Any, site: str) -> N
             tab.goto("/chat/lobby/")
             expect(tab.locator('#messages li[data-event="status"]')).to_have_text("connected")
         expect(alice.locator('#messages li[data-event="joined"]')).to_have_count(1)  # bob
+        for tab in (alice, bob):  # group_size, shown as people come...
+            expect(tab.locator("#present")).to_have_text("2 in the room")
         alice.fill("#text", "hello room")
         alice.press("#text", "Enter")
         for tab in (alice, bob):
@@ -25,6 +27,7 @@ def test_chat_room_message_reaches_every_open_page(browser: Any, site: str) -> N
             expect(said).to_have_text(["anonymous: hello room"])
         bob.close()
         expect(alice.locator('#messages li[data-event="left"]')).to_have_count(1)
+        expect(alice.locator("#present")).to_have_text("1 in the room")  # ...and go
     finally:
         for context in contexts:
             context.close()

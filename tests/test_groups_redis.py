@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from .conftest import ROOT, Server, free_port, serve
-from .test_groups import member, send_to, wait_for_size
+from .test_groups import count_in, member, send_to, wait_for_size
 
 if TYPE_CHECKING:
     import redis
@@ -123,10 +124,10 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
         process.stop()
 
 
-def redis_env(redis_process: RedisProcess) -> dict[str, str]:
+def redis_env(redis_process: RedisProcess, **options: object) -> dict[str, str]:
     setting = {
         "BACKEND": "django_websocket.groups.redis.RedisBackend",
-        "OPTIONS": {"URL": redis_process.url, "TIMEOUT": 2},
+        "OPTIONS": {"URL": redis_process.url, "TIMEOUT": 2, **options},
     }
     return {"TEST_WEBSOCKET_GROUPS": json.dumps(setting)}
 
@@ -289,3 +290,173 @@ def test_first_joins_to_many_groups_at_once_all_subscribe(redis_process: RedisPr
         return [m.sent for m in members]
 
     assert asyncio.run(main()) == [[f"to g{i}"] for i in range(8)]
+
+
+# -- Presence: group_size() across processes -------------------------------------------
+
+# Seconds; the default is 15. TEST_PRESENCE_TTL=15 measures the default's bound.
+PRESENCE_TTL = float(os.environ.get("TEST_PRESENCE_TTL", "1.5"))
+
+
+def wait_for_counts(servers: tuple[Server, ...], group: str, expected: int) -> list[int]:
+    """Poll every server's group_size until each says ``expected`` (closes are async)."""
+    deadline = time.monotonic() + 30
+    while True:
+        sizes = [count_in(server, group) for server in servers]
+        if sizes == [expected] * len(servers) or time.monotonic() > deadline:
+            return sizes
+        time.sleep(0.05)
+
+
+def test_group_size_counts_every_process_and_a_killed_one_drops_out(
+    tmp_path: Path, redis_process: RedisProcess
+) -> None:
+    env = redis_env(redis_process, PRESENCE_TTL=PRESENCE_TTL)
+    with (
+        two_servers(tmp_path, env) as (a, b),
+        member(a, "room") as a1,
+        member(a, "room", view="async_group_member"),
+        member(b, "room"),
+        member(b, "room", "other"),
+        member(b, "other"),
+    ):
+        # Each join has returned (the view said "joined"): every process counts it.
+        assert [count_in(a, "room"), count_in(b, "room")] == [4, 4]
+        assert [count_in(a, "other"), count_in(b, "other")] == [2, 2]
+        assert count_in(b, "room", view="group_count_sync") == 4
+        a1.close()
+        assert wait_for_counts((a, b), "room", 3) == [3, 3]
+        # A living process stays counted however long it is quiet: its heartbeat
+        # (every PRESENCE_TTL / 3) keeps its presence alive.
+        time.sleep(PRESENCE_TTL * 3)
+        assert [count_in(a, "room"), count_in(b, "room")] == [3, 3]
+
+        # b dies without closing anything: its 2 sockets in "room" drop out.
+        killed_at = time.monotonic()
+        os.kill(b.process.pid, signal.SIGKILL)
+        b.process.wait(10)
+        deadline = killed_at + 30
+        while (size := count_in(a, "room")) != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        dropped_after = time.monotonic() - killed_at
+        assert size == 1
+        assert count_in(a, "other") == 0
+        print(
+            f"\nPRESENCE_TTL {PRESENCE_TTL} s: a SIGKILLed process's sockets dropped "
+            f"out of group_size after {dropped_after:.2f} s"
+        )
+
+
+class _PresenceMember:
+    """A socket as the groups backend sees it; presence needs no delivery."""
+
+    def __init__(self) -> None:
+        from django_websocket.protocol import Protocol
+
+        self.protocol = Protocol(max_queue=4, max_size=1 << 20)
+        self.protocol.accept()
+
+    def offer(self, message: str | bytes) -> bool:
+        return True
+
+    def stop_offers(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.protocol.closed_by_peer(1000)
+        for hook in self.protocol.take_close_hooks():
+            hook()
+
+
+def test_group_size_across_backends_follows_joins_leaves_and_closes(
+    redis_process: RedisProcess,
+) -> None:
+    from django_websocket.groups.redis import RedisBackend
+
+    options = {"URL": redis_process.url, "TIMEOUT": 5, "PRESENCE_TTL": PRESENCE_TTL}
+
+    async def main() -> list[int]:
+        here, there = RedisBackend(options), RedisBackend(options)
+        ada, bob, cy = _PresenceMember(), _PresenceMember(), _PresenceMember()
+        seen = []
+        await here.join("g", ada)
+        await here.join("g", ada)  # one membership
+        await there.join("g", bob)
+        await there.join("g", cy)
+        seen += [await here.count("g"), await there.count("g")]  # 3, 3
+        await there.leave("g", bob)
+        seen.append(await here.count("g"))  # 2: the leave returned
+        ada.close()  # a close hook: written in the background, counted here at once
+        seen.append(await here.count("g"))  # 1
+        # Redis loses everything (a restart without persistence): the heartbeat puts
+        # the counts back within PRESENCE_TTL / 3.
+        client = redis_process.client()
+        client.flushall()
+        client.close()
+        seen.append(await there.count("g"))  # 0
+        await asyncio.sleep(PRESENCE_TTL / 3 + 0.5)
+        seen.append(await here.count("g"))  # 1 again
+        cy.close()
+        seen.append(await there.count("g"))  # 0
+        return seen
+
+    assert asyncio.run(main()) == [3, 3, 2, 1, 0, 1, 0]
+
+
+def test_joins_during_a_redis_outage_are_counted_once_it_is_back(
+    redis_process: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django_websocket import GroupBackendError
+    from django_websocket.groups.redis import RedisBackend
+
+    options = {"URL": redis_process.url, "TIMEOUT": 1, "PRESENCE_TTL": PRESENCE_TTL}
+
+    async def main() -> tuple[int, str, int]:
+        backend = RedisBackend(options)
+        first, second = _PresenceMember(), _PresenceMember()
+        await backend.join("g", first)
+        redis_process.stop()
+        await backend.join("g", second)  # already subscribed: the join itself works
+        with pytest.raises(GroupBackendError) as caught:
+            await backend.count("g")
+        redis_process.start()  # empty: no persistence
+        deadline = time.monotonic() + 30
+        while True:  # the heartbeat writes what the outage kept back
+            with contextlib.suppress(GroupBackendError):
+                if (size := await RedisBackend(options).count("g")) == 2:
+                    break
+            assert time.monotonic() < deadline, "the counts never came back"
+            await asyncio.sleep(0.05)
+        first.close()
+        second.close()
+        return size, str(caught.value), await backend.count("g")
+
+    size, error, after = asyncio.run(main())
+    assert (size, after) == (2, 0)
+    assert "could not count group 'g'" in error
+    assert "could not write group sizes" in caplog.text
+
+
+def test_group_size_when_redis_is_down_is_a_clear_error(tmp_path: Path) -> None:
+    from django.test import override_settings
+
+    from django_websocket import GroupBackendError, group_size
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    setting = {
+        "BACKEND": "django_websocket.groups.redis.RedisBackend",
+        "OPTIONS": {"URL": url, "TIMEOUT": 1},
+    }
+    with override_settings(WEBSOCKET_GROUPS=setting), pytest.raises(GroupBackendError) as caught:
+        group_size("news")
+    assert "could not count group 'news'" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", None])
+def test_bad_presence_ttl_is_improperly_configured(value: object) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_websocket.groups.redis import RedisBackend
+
+    with pytest.raises(ImproperlyConfigured, match="PRESENCE_TTL"):
+        RedisBackend({"PRESENCE_TTL": value})

@@ -6,9 +6,12 @@ import pytest
 
 from django_websocket import ConnectionClosedError, ConnectionClosedOK, WebSocketError
 from django_websocket.protocol import (
+    RATE_LIMITED,
     CloseAction,
     Protocol,
+    RateLimit,
     State,
+    TokenBucket,
     choose_subprotocol,
     too_big,
     validate_close,
@@ -218,3 +221,89 @@ def test_end_code_maps_the_views_outcome(
         state.accept()
     state.failed = failed
     assert state.end_code(status, returned_nothing=returned_nothing) == code
+
+
+# -- The rate limit --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "period", "canonical"),
+    [
+        ("10/s", 10, 1.0, "10/s"),
+        ("100/5m", 100, 300.0, "100/5m"),
+        ("60/m", 60, 60.0, "60/m"),
+        ("1000/h", 1000, 3600.0, "1000/h"),
+        ("5/d", 5, 86400.0, "5/d"),
+        (" 7 / 30s ", 7, 30.0, "7/30s"),
+        ("2/60s", 2, 60.0, "2/m"),
+    ],
+)
+def test_rate_limit_parses_count_per_period(
+    text: str, count: int, period: float, canonical: str
+) -> None:
+    limit = RateLimit.parse(text)
+    assert (limit.count, limit.period) == (count, period)
+    assert str(limit) == canonical
+
+
+@pytest.mark.parametrize("text", ["", "60", "60/", "/m", "0/m", "60/0m", "60/w", "60/min", "-1/s"])
+def test_rate_limit_refuses_other_forms_with_the_formats_in_the_message(text: str) -> None:
+    with pytest.raises(ValueError, match=r'"10/s", "100/5m", "60/m" or "1000/h"'):
+        RateLimit.parse(text)
+
+
+@pytest.mark.parametrize("value", [60, 1.5, True, b"60/m"])
+def test_rate_limit_refuses_what_is_not_a_str(value: object) -> None:
+    with pytest.raises(TypeError, match="60/m"):
+        RateLimit.parse(value)  # type: ignore[arg-type]
+
+
+def test_token_bucket_allows_a_burst_of_count_then_refuses() -> None:
+    bucket = TokenBucket(RateLimit(3, 60.0))
+    assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]
+
+
+def test_token_bucket_refills_at_count_per_period() -> None:
+    bucket = TokenBucket(RateLimit(2, 10.0))  # one token back every 5 s
+    assert bucket.take(0.0) and bucket.take(0.0)
+    assert not bucket.take(4.0)  # 0.8 of a token
+    assert bucket.take(5.5)  # 1.1 tokens: one message
+    assert not bucket.take(5.5)
+    assert bucket.take(1000.0) and bucket.take(1000.0)  # full again, never fuller
+    assert not bucket.take(1000.0)
+
+
+def test_token_bucket_lets_a_steady_client_at_the_rate_through_forever() -> None:
+    bucket = TokenBucket(RateLimit(1, 0.5))
+    assert all(bucket.take(n * 0.5) for n in range(1000))
+
+
+def test_receive_past_the_rate_limit_closes_with_1008() -> None:
+    state = core()
+    state.limit_rate(RateLimit(2, 3600.0))
+    state.accept()
+    assert state.receive("a", 1.0) and state.receive("b", 1.0)
+    assert not state.receive("c", 1.0)
+    assert (state.state, state.close_code, state.close_reason) == (State.CLOSED, *RATE_LIMITED)
+    assert RATE_LIMITED == (1008, "rate limit exceeded")
+
+
+def test_receive_without_a_rate_limit_takes_everything() -> None:
+    state = core()
+    state.limit_rate(RateLimit(1, 60.0))
+    state.limit_rate(None)
+    state.accept()
+    assert state.rate_limit is None
+    assert all(state.receive("m", 0.0) for _ in range(1000))
+
+
+def test_rate_limit_is_per_connection() -> None:
+    limit = RateLimit(1, 60.0)
+    first, second = core(), core()
+    for state in (first, second):
+        state.limit_rate(limit)
+        state.accept()
+    assert first.receive("a", 0.0)
+    assert not first.receive("b", 0.0)
+    assert second.receive("a", 0.0)  # the other connection's bucket is its own
+    assert second.rate_limit == limit

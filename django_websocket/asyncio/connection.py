@@ -152,7 +152,7 @@ class Connection:
                     if message is None:
                         message = bytes(event.get("bytes") or b"")
                     if not protocol.receive(message, time.monotonic()):
-                        await self._send_close()  # too big: the core is closing with 1009
+                        await self._send_close()  # refused (1009 too big, 1008 rate): closing
                         message = None
                 elif kind == "websocket.disconnect":
                     self._closed_by_peer(event)
@@ -332,7 +332,7 @@ class Connection:
                 if message is None:
                     message = bytes(event.get("bytes") or b"")
                 if not protocol.receive(message, time.monotonic()):
-                    await self._send_close()  # too big: the core is closing with 1009
+                    await self._send_close()  # refused (1009 too big, 1008 rate): closing
                     return
                 with self._lock:
                     protocol.queue(message)

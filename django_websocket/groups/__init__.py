@@ -2,7 +2,8 @@
 
 A view puts its socket in a group with ``request.websocket.join(name)``; any code, in
 any view, management command or shell, sends to a group with :func:`broadcast` (sync)
-or :func:`abroadcast` (async). Delivery is at most once, with no replay: a socket gets
+or :func:`abroadcast` (async), and asks how many sockets are in it with
+:func:`group_size` / :func:`agroup_size`. Delivery is at most once, with no replay: a socket gets
 the messages broadcast while it is a member and its outbox has room.
 
 The backend is chosen by ``WEBSOCKET_GROUPS``, configured like ``CACHES``::
@@ -33,9 +34,11 @@ __all__ = [
     "GroupBackend",
     "abroadcast",
     "abroadcast_json",
+    "agroup_size",
     "broadcast",
     "broadcast_json",
     "get_backend",
+    "group_size",
     "validate_group_name",
 ]
 
@@ -104,6 +107,32 @@ def broadcast_json(name: str, data: Any, *, exclude: _BaseWebSocket | None = Non
 async def abroadcast_json(name: str, data: Any, *, exclude: _BaseWebSocket | None = None) -> int:
     """Send ``data`` encoded as JSON, in a text frame, to group ``name`` (async)."""
     return await abroadcast(name, json.dumps(data), exclude=exclude)
+
+
+def group_size(name: str) -> int:
+    """Return how many sockets are in group ``name``, from sync code.
+
+    With the in-memory backend, the sockets of this process; with Redis, of every
+    process on the same Redis (a process that died stops counting within the backend's
+    ``PRESENCE_TTL``, 15 s by default). A socket counts from the moment its ``join()``
+    returns until it leaves or closes.
+
+    Raises:
+        ValueError: ``name`` is not a valid group name.
+        GroupBackendError: Redis did not answer in time.
+        WebSocketError: called on the event loop; use :func:`agroup_size` there.
+    """
+    backend = get_backend()
+    return backend.run_sync(backend.count(name))
+
+
+async def agroup_size(name: str) -> int:
+    """Return how many sockets are in group ``name``, from async code.
+
+    The same as :func:`group_size`, awaited.
+    """
+    backend = get_backend()
+    return await backend.run(backend.count(name))
 
 
 def _protocol_of(websocket: _BaseWebSocket | None) -> Protocol | None:

@@ -147,16 +147,31 @@ class GroupBackend:
             except BaseException:
                 self._discard(name, member)
                 raise
+        self._count_changed(name)
 
     async def leave(self, name: str, member: Member) -> None:
         """Remove the socket from group ``name``; nothing happens if it is not in it."""
         validate_group_name(name)
+        if member not in self._members.get(name, ()):
+            return
         if self._discard(name, member):
             await self._unsubscribe(name)
+        self._count_changed(name)
 
     def size(self, name: str) -> int:
         """Return how many sockets of this process are in group ``name``."""
         return len(self._members.get(validate_group_name(name), ()))
+
+    async def count(self, name: str) -> int:
+        """Return how many sockets are in group ``name``: here, this process's.
+
+        A backend with a broker counts every process's (Redis: :meth:`RedisBackend.count
+        <django_websocket.groups.redis.RedisBackend.count>`).
+
+        Raises:
+            ValueError: ``name`` is not a valid group name.
+        """
+        return self.size(name)
 
     def groups_of(self, member: Member) -> frozenset[str]:
         """Return the groups the socket is in."""
@@ -194,6 +209,7 @@ class GroupBackend:
                 if not members:
                     del self._members[name]
                     self._spawn(self._unsubscribe(name))
+                self._count_changed(name)
 
     # Broadcasting.
 
@@ -264,6 +280,17 @@ class GroupBackend:
 
     # What a broker adds.
 
+    def __str__(self) -> str:
+        """Say where broadcasts go, for people (never a password)."""
+        return "in memory, the sockets of this process only"
+
+    async def ping(self) -> None:
+        """Check that the broker answers (nothing to check without one).
+
+        Raises:
+            GroupBackendError: the broker did not answer in time.
+        """
+
     def _reset(self) -> None:
         """Forget state tied to the previous home loop (it closed; a new one is bound)."""
 
@@ -275,3 +302,6 @@ class GroupBackend:
 
     async def _publish(self, name: str, message: Message) -> None:
         """Hand ``message`` to the broker for the other processes."""
+
+    def _count_changed(self, name: str) -> None:
+        """Note that the number of local members of ``name`` changed (a broker shares it)."""

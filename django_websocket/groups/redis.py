@@ -19,7 +19,19 @@ Needs the ``redis`` extra: ``pip install "django-websocket-views[redis]"``.
   Redis servers'), ``SENTINEL_PASSWORD`` (the sentinels') and ``DB`` (default 0).
 - ``PREFIX``: put before every channel name (default ``"django_websocket:"``); set a
   different one per site sharing a Redis server.
-- ``TIMEOUT``: seconds a broadcast or a join may wait for Redis (default 5).
+- ``TIMEOUT``: seconds a broadcast, a join or a count may wait for Redis (default 5).
+- ``PRESENCE_TTL``: seconds after which the sockets of a process that stopped
+  refreshing its presence (it died) no longer count in :meth:`RedisBackend.count`
+  (default 15).
+
+Presence (``group_size``): each process keeps, in a hash per group
+(``PREFIX + "members:" + group``), one field with how many sockets it has in the group,
+and a key of its own (``PREFIX + "alive:" + process id``) that expires ``PRESENCE_TTL``
+seconds after it was last written. It writes both as its members join and leave, and
+every ``PRESENCE_TTL / 3`` seconds (the heartbeat, which also rewrites every field, so a
+field lost to an outage comes back). A count adds the fields whose process is alive and
+deletes the others, in one Lua script. So a process that dies without a word drops out
+of every count at most ``PRESENCE_TTL`` seconds after its last heartbeat.
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ from redis.retry import Retry
 
 from ..exceptions import GroupBackendError
 from ..protocol import Message
-from .base import GroupBackend
+from .base import GroupBackend, Member, validate_group_name
 
 __all__ = ["RedisBackend"]
 
@@ -61,9 +73,24 @@ _PING_AFTER = 2.0
 _MASTER_CHECK_EVERY = 5.0
 _OPTIONS = frozenset(
     {"URL", "SENTINELS", "SERVICE_NAME", "PASSWORD", "SENTINEL_PASSWORD", "DB", "PREFIX",
-     "TIMEOUT"}
+     "TIMEOUT", "PRESENCE_TTL"}
 )  # fmt: skip
 _SENTINEL_PORT = 26379
+_PRESENCE_TTL = 15.0
+# KEYS[1]: a group's hash (process id → its sockets in the group); ARGV[1]: the prefix
+# of the processes' "alive" keys. Sum the fields of the living, forget the dead.
+_COUNT = """
+local total = 0
+local fields = redis.call("HGETALL", KEYS[1])
+for i = 1, #fields, 2 do
+  if redis.call("EXISTS", ARGV[1] .. fields[i]) == 1 then
+    total = total + tonumber(fields[i + 1])
+  else
+    redis.call("HDEL", KEYS[1], fields[i])
+  end
+end
+return total
+"""
 
 
 class RedisBackend(GroupBackend):
@@ -71,8 +98,8 @@ class RedisBackend(GroupBackend):
 
     Args:
         options: ``URL`` or ``SENTINELS`` (with ``SERVICE_NAME``, ``PASSWORD``,
-            ``SENTINEL_PASSWORD``, ``DB``), ``PREFIX`` and ``TIMEOUT`` (see the module
-            docstring).
+            ``SENTINEL_PASSWORD``, ``DB``), ``PREFIX``, ``TIMEOUT`` and ``PRESENCE_TTL``
+            (see the module docstring).
 
     Raises:
         ImproperlyConfigured: an option is unknown, missing or malformed.
@@ -89,6 +116,9 @@ class RedisBackend(GroupBackend):
         self._listener: asyncio.Task[None] | None = None
         self._pubsub: PubSub | None = None
         self._subscribed: dict[str, asyncio.Event] = {}  # channel → confirmed
+        self.presence_ttl = _positive_seconds(self.options, "PRESENCE_TTL", _PRESENCE_TTL)
+        self._alive_key = f"{self.prefix}alive:{self._origin.decode()}"
+        self._reset_presence()
 
     def _reset(self) -> None:
         # The home loop changed (the previous one closed): its client and task are gone.
@@ -96,6 +126,7 @@ class RedisBackend(GroupBackend):
         self._listener = None
         self._pubsub = None
         self._subscribed.clear()
+        self._reset_presence()
 
     def _new_client(self) -> Redis:
         return self._target.client(
@@ -110,6 +141,26 @@ class RedisBackend(GroupBackend):
         if self._client is None:
             self._client = self._new_client()
         return self._client
+
+    def __str__(self) -> str:
+        return str(self._target)
+
+    async def ping(self) -> None:
+        """Send Redis a ``PING`` on a connection of its own.
+
+        Raises:
+            GroupBackendError: no answer within ``TIMEOUT``.
+        """
+        client = self._new_client()
+        try:
+            await asyncio.wait_for(client.ping(), self.timeout)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise GroupBackendError(
+                f"{self._target} did not answer a PING within {self.timeout:g} s "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        finally:
+            await _close(client)
 
     # Publishing.
 
@@ -128,6 +179,121 @@ class RedisBackend(GroupBackend):
         finally:
             if not at_home:
                 await _close(client)
+
+    # Presence: this process's count per group, in Redis (see the module docstring).
+
+    def _reset_presence(self) -> None:
+        self._dirty: set[str] = set()  # groups whose count Redis does not have yet
+        self._write_pending = False  # a write task waits for the lock
+        self._counts_lock = asyncio.Lock()  # one write at a time, in order
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._counts_failing = False  # a write failed: warn once until one succeeds
+        # The presence writes' and counts' own client (home loop): they never take a
+        # connection a broadcast would use.
+        self._counts_redis: Redis | None = None
+
+    def _counts_client(self) -> Redis:
+        if self._counts_redis is None:
+            self._counts_redis = self._new_client()
+        return self._counts_redis
+
+    async def join(self, name: str, member: Member) -> None:
+        """Add a socket to ``name`` (see :meth:`GroupBackend.join`).
+
+        Once this returns every process counts it; if Redis could not take the count,
+        the heartbeat writes it once Redis is back.
+        """
+        await super().join(name, member)
+        await self._write_counts()
+
+    async def leave(self, name: str, member: Member) -> None:
+        """Remove the socket from ``name``; once this returns, no process counts it."""
+        await super().leave(name, member)
+        await self._write_counts()
+
+    async def count(self, name: str) -> int:
+        """Return how many sockets are in group ``name``, in every process on this Redis.
+
+        This process's own joins and leaves are counted as they are; another process's
+        once its ``join``/``leave`` returned. A process that died drops out at most
+        ``PRESENCE_TTL`` seconds after its last heartbeat.
+
+        Raises:
+            ValueError: ``name`` is not a valid group name.
+            GroupBackendError: Redis did not answer within ``TIMEOUT``.
+        """
+        validate_group_name(name)
+        at_home = self.loop is not None and asyncio.get_running_loop() is self.loop
+        if at_home:
+            await self._write_counts()  # what changed here first
+        client = self._counts_client() if at_home else self._new_client()
+        script = client.register_script(_COUNT)
+        try:
+            total = await asyncio.wait_for(
+                script(keys=[self._members_key(name)], args=[f"{self.prefix}alive:"]),
+                self.timeout,
+            )
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise GroupBackendError(
+                f"could not count group {name!r}: {self._target} did not answer within "
+                f"{self.timeout:g} s ({type(exc).__name__}: {exc})"
+            ) from exc
+        finally:
+            if not at_home:
+                await _close(client)
+        return int(total)
+
+    def _members_key(self, name: str) -> str:
+        return f"{self.prefix}members:{name}"
+
+    def _count_changed(self, name: str) -> None:
+        # On the home loop: a member joined or left here (a close hook, too). Write it
+        # soon; keep this process's presence alive from now on.
+        self._dirty.add(name)
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        if not self._write_pending:
+            self._write_pending = True
+            self._spawn(self._write_counts())
+
+    async def _beat(self) -> None:
+        # The heartbeat: refresh the alive key and rewrite every count, so a process's
+        # sockets count as long as it lives, and a field lost to an outage comes back.
+        while True:
+            await asyncio.sleep(self.presence_ttl / 3)
+            await self._write_counts(every_group=True)
+
+    async def _write_counts(self, *, every_group: bool = False) -> None:
+        # Write the counts that changed (or all of them) and the alive key, in one
+        # transaction. A failure is logged, not raised: the heartbeat writes them again.
+        async with self._counts_lock:
+            self._write_pending = False
+            names = self._dirty | set(self._members) if every_group else self._dirty
+            self._dirty = set()
+            if not names:
+                return
+            ttl = round(self.presence_ttl * 1000)
+            pipe = self._counts_client().pipeline(transaction=True)
+            pipe.set(self._alive_key, b"1", px=ttl)
+            for name in sorted(names):
+                size = len(self._members.get(name, ()))
+                if size:
+                    pipe.hset(self._members_key(name), self._origin, size)
+                    pipe.pexpire(self._members_key(name), ttl)
+                else:
+                    pipe.hdel(self._members_key(name), self._origin)
+            try:
+                await asyncio.wait_for(pipe.execute(), self.timeout)
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                self._dirty |= names
+                if not self._counts_failing:
+                    logger.warning(
+                        "could not write group sizes to %s (%s: %s); retrying every %g s",
+                        self._target, type(exc).__name__, exc, self.presence_ttl / 3,
+                    )  # fmt: skip
+                self._counts_failing = True
+                return
+            self._counts_failing = False
 
     # Subscribing: one pub/sub connection, owned by the listener task.
 
@@ -326,6 +492,17 @@ def _target_from(options: Mapping[str, Any]) -> _Target:
         sentinel_password=None if sentinel_password is None else str(sentinel_password),
         db=db,
     )
+
+
+def _positive_seconds(options: Mapping[str, Any], key: str, default: float) -> float:
+    value = options.get(key, default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0:
+        raise ImproperlyConfigured(f"RedisBackend OPTIONS {key} is seconds (> 0), not {value!r}")
+    return seconds
 
 
 def _sentinel_address(address: object) -> tuple[str, int]:

@@ -413,7 +413,7 @@ class Connection:
                 break
             if protocol.receive(message, now):
                 protocol.queue(message)
-            else:  # too big for the core (the framing checks bytes first)
+            else:  # refused: too big for the core (1009), or past the rate limit (1008)
                 self._send_close(protocol.close_code or 1009, protocol.close_reason)
         if (self._peer_gone or not framing.open) and protocol.state is State.OPEN:
             protocol.closed_by_peer(*(framing.closed_with or (1006, "")))

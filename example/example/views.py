@@ -73,7 +73,7 @@ def index(request):
 
 # --- Groups: a chat room. Every message goes to everyone in the room. -----------------
 
-from django_websocket import broadcast_json
+from django_websocket import broadcast_json, group_size
 
 
 def chat(request, room):
@@ -86,7 +86,8 @@ def chat_socket(request, room):
     """Join group ``chat.<room>`` and broadcast each message to the whole room.
 
     Every connection joins, so a page whose client reconnected (after a server restart,
-    a network drop) is in the room again and hears what is said from then on.
+    a network drop) is in the room again and hears what is said from then on. Joins and
+    leaves carry ``present``, how many are in the room (``group_size``).
 
     In-memory groups (the default) reach the sockets of this one server process; with
     several processes use the Redis backend (docs/groups.md).
@@ -95,9 +96,11 @@ def chat_socket(request, room):
     group = f"chat.{room}"
     name = request.user.username if request.user.is_authenticated else "anonymous"
     ws.join(group)
-    broadcast_json(group, {"event": "joined", "who": name}, exclude=ws)
+    present = group_size(group)
+    ws.send_json({"event": "present", "present": present})
+    broadcast_json(group, {"event": "joined", "who": name, "present": present}, exclude=ws)
     for message in ws:
         if isinstance(message, str) and message.strip():
             broadcast_json(group, {"event": "message", "who": name, "text": message[:500]})
     # Closed: the socket has already left the group; tell the others.
-    broadcast_json(group, {"event": "left", "who": name})
+    broadcast_json(group, {"event": "left", "who": name, "present": group_size(group)})

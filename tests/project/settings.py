@@ -50,6 +50,8 @@ if os.environ.get("TEST_WEBSOCKET_ALLOWED_ORIGINS"):
     WEBSOCKET_ALLOWED_ORIGINS = os.environ["TEST_WEBSOCKET_ALLOWED_ORIGINS"].split(",")
 if os.environ.get("TEST_WEBSOCKET_MAX_MESSAGE_SIZE"):
     WEBSOCKET_MAX_MESSAGE_SIZE = int(os.environ["TEST_WEBSOCKET_MAX_MESSAGE_SIZE"])
+if os.environ.get("TEST_WEBSOCKET_RATE_LIMIT"):
+    WEBSOCKET_RATE_LIMIT = os.environ["TEST_WEBSOCKET_RATE_LIMIT"]
 if os.environ.get("TEST_WEBSOCKET_GROUPS"):  # JSON, e.g. the Redis backend
     WEBSOCKET_GROUPS = json.loads(os.environ["TEST_WEBSOCKET_GROUPS"])
 if os.environ.get("TEST_WEBSOCKET_GROUP_BUFFER"):

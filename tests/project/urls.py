@@ -47,7 +47,16 @@ urlpatterns = [
 ] + [path("private/echo/", views.async_echo)]
 urlpatterns += [
     path(f"{name}/", getattr(views, name))
-    for name in ["any_origin", "idle", "size_report", "firehose", "firehose_count"]
+    for name in [
+        "any_origin",
+        "idle",
+        "size_report",
+        "firehose",
+        "firehose_count",
+        "rate_limited",
+        "async_rate_limited",
+        "unlimited",
+    ]
 ]
 urlpatterns += [
     path(f"{name}/", getattr(views, name))
@@ -57,6 +66,8 @@ urlpatterns += [
         "group_broadcast",
         "group_abroadcast",
         "group_size",
+        "group_count",
+        "group_count_sync",
     ]
 ]
 urlpatterns += [

@@ -1,6 +1,7 @@
 """Views the test suite talks to. The first two are the seed README's, verbatim."""
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -367,6 +368,41 @@ def size_report(request):
     record(view="size_report", code=ws.close_code, reason=ws.close_reason)
 
 
+@require_websocket(rate_limit="5/h")
+def rate_limited(request):
+    """Echo, at most five messages an hour; record what came in and how it closed.
+
+    Messages read ahead before the close are still handed over (they were within the
+    limit), but can no longer be answered.
+    """
+    ws = request.websocket
+    received = 0
+    for message in ws:
+        received += 1
+        with contextlib.suppress(ConnectionClosed):
+            ws.send(message)
+    record(view="rate_limited", received=received, code=ws.close_code, reason=ws.close_reason)
+
+
+@require_websocket(rate_limit="5/h")
+async def async_rate_limited(request):
+    """The async twin of rate_limited."""
+    ws = request.websocket
+    received = 0
+    async for message in ws:
+        received += 1
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(message)
+    record(view="async_rate_limited", received=received, code=ws.close_code, reason=ws.close_reason)
+
+
+@require_websocket(rate_limit=False)
+async def unlimited(request):
+    """Echo with no rate limit, whatever WEBSOCKET_RATE_LIMIT says."""
+    async for message in request.websocket:
+        await request.websocket.send(message)
+
+
 FIREHOSE = {"sent": 0}
 
 
@@ -467,6 +503,23 @@ async def group_size(request):
     from django_websocket.groups import get_backend
 
     return JsonResponse({"size": get_backend().size(request.GET["group"])})
+
+
+async def group_count(request):
+    """agroup_size(?group=): the sockets in the group, in every process with Redis."""
+    from django_websocket import agroup_size
+
+    try:
+        return JsonResponse({"size": await agroup_size(request.GET["group"])})
+    except GroupBackendError as exc:
+        return JsonResponse({"error": str(exc)}, status=503)
+
+
+def group_count_sync(request):
+    """group_size(?group=), from a sync view (a thread)."""
+    from django_websocket import group_size
+
+    return JsonResponse({"size": group_size(request.GET["group"])})
 
 
 # --- For the in-process test client (django_websocket.testing). ----------------------
