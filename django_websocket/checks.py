@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from . import metrics
 from .conf import conf
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "E002",
     "E003",
     "E004",
+    "E005",
     "W001",
     "W002",
     "W003",
@@ -43,6 +45,11 @@ E004 = checks.Error(
     'WEBSOCKET_SLOW_CLIENT must be "drop" or "close".',
     hint="It says what happens to a socket whose group buffer is full (default drop).",
     id="django_websocket.E004",
+)
+E005 = checks.Error(
+    "WEBSOCKET_METRICS is on but prometheus-client is not installed.",
+    hint="pip install django-websocket-views[prometheus], or turn WEBSOCKET_METRICS off.",
+    id="django_websocket.E005",
 )
 
 W001 = checks.Warning(
@@ -87,6 +94,8 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
         errors.append(E003)
     if getattr(settings, "WEBSOCKET_SLOW_CLIENT", "drop") not in ("drop", "close"):
         errors.append(E004)
+    if conf.METRICS and not metrics.available():
+        errors.append(E005)
     return errors
 
 

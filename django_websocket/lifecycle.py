@@ -1,0 +1,169 @@
+"""What a connection's life reports: the signals, the connection log line, metrics.
+
+The one place that sends :data:`~django_websocket.signals.websocket_connected` and
+:data:`~django_websocket.signals.websocket_disconnected`, writes the log line, and
+counts opens and closes. The handler gives each connection a :class:`Lifecycle` before
+the view runs; the drivers announce the accept through it (:meth:`Lifecycle.connected`
+from the view's thread, :meth:`Lifecycle.aconnected` on the loop of an async view);
+the server adapters call :func:`ended` / :func:`aended` once the view is done and the
+socket closed. The core (:meth:`Protocol.take_connected
+<django_websocket.protocol.Protocol.take_connected>` and ``take_disconnected``) makes
+each happen exactly once, whoever asks and however the connection ends.
+
+The log line, on the ``django_websocket`` logger at INFO, one per ended connection::
+
+    WebSocket /chat/ closed 1000 after 12.503s: 4 received, 9 sent, user 42
+
+It carries the same facts in ``record.websocket`` (a dict), for structured formatters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest
+from django.utils.functional import LazyObject, empty
+
+from . import metrics
+from .protocol import Protocol
+from .signals import websocket_connected, websocket_disconnected
+
+__all__ = ["Lifecycle", "aended", "ended", "refused"]
+
+logger = logging.getLogger("django_websocket")
+
+
+class Lifecycle:
+    """One connection's announcements (see the module docstring).
+
+    Args:
+        request: the handshake's request, once the view is resolved.
+        sender: the handler class, the signals' ``sender``.
+        is_async: whether the view is ``async def`` (a sync view's accept is announced
+            from its own thread).
+    """
+
+    def __init__(self, request: HttpRequest, *, sender: type, is_async: bool) -> None:
+        self.request = request
+        self.sender = sender
+        self.is_async = is_async
+        self.protocol: Protocol = request.websocket_session.protocol  # type: ignore[attr-defined]
+        match = request.resolver_match
+        self.view = match.view_name if match is not None else ""
+        self.meter = metrics.meter(self.view)
+        self.protocol.meter = self.meter
+
+    def _opened(self) -> dict[str, Any]:
+        if self.meter is not None:
+            self.meter.opened()
+        return {"request": self.request, "websocket": self.request.websocket}  # type: ignore[attr-defined]
+
+    def connected(self) -> None:
+        """Announce the accept, once (sync code: the view's thread)."""
+        if self.protocol.take_connected():
+            websocket_connected.send_robust(self.sender, **self._opened())
+
+    async def aconnected(self) -> None:
+        """Announce the accept, once, on the event loop of an async view.
+
+        For a sync view it does nothing: its thread announces it (a sync receiver run
+        from the loop would wait for that very thread).
+        """
+        if self.is_async and self.protocol.take_connected():
+            await websocket_connected.asend_robust(self.sender, **self._opened())
+
+    def _closing(self, user_id: Any) -> dict[str, Any]:
+        # The end's facts, counted and logged; the signal's arguments.
+        protocol = self.protocol
+        code = protocol.close_code or 1006
+        duration = time.monotonic() - (protocol.accepted_at or 0.0)
+        facts = {
+            "path": self.request.path,
+            "user_id": user_id,
+            "code": code,
+            "reason": protocol.close_reason,
+            "duration": duration,
+            "messages_received": protocol.messages_received,
+            "messages_sent": protocol.messages_sent,
+        }
+        if self.meter is not None:
+            self.meter.closed(code)
+        user = "" if user_id is None else f", user {user_id}"
+        logger.info(
+            "WebSocket %s closed %s after %.3fs: %d received, %d sent%s",
+            self.request.path,
+            code,
+            duration,
+            protocol.messages_received,
+            protocol.messages_sent,
+            user,
+            extra={"websocket": facts},
+        )
+        return {
+            "request": self.request,
+            "websocket": self.request.websocket,  # type: ignore[attr-defined]
+            "code": code,
+            "reason": protocol.close_reason,
+            "duration": duration,
+            "messages_received": protocol.messages_received,
+            "messages_sent": protocol.messages_sent,
+        }
+
+    def disconnected(self) -> None:
+        """Announce the end (and the accept first, if nobody did), once; sync code."""
+        if self.protocol.take_connected():
+            websocket_connected.send_robust(self.sender, **self._opened())
+        if self.protocol.take_disconnected():
+            arguments = self._closing(_user_id(self.request))
+            websocket_disconnected.send_robust(self.sender, **arguments)
+
+    async def adisconnected(self) -> None:
+        """The same as :meth:`disconnected`, on an event loop."""
+        if self.protocol.take_connected():
+            await websocket_connected.asend_robust(self.sender, **self._opened())
+        if self.protocol.take_disconnected():
+            request = self.request
+            if _user_known(request):
+                user_id = _user_id(request)
+            else:  # loading the user queries the database: in the connection's thread
+                user_id = await sync_to_async(_user_id)(request)
+            await websocket_disconnected.asend_robust(self.sender, **self._closing(user_id))
+
+
+def ended(protocol: Protocol) -> None:
+    """Report a connection whose view is done and socket closed (sync code)."""
+    if protocol.accepted_at is None:
+        if protocol.denied_status is not None:
+            metrics.denied(protocol.denied_status)
+    elif isinstance(protocol.observer, Lifecycle):
+        protocol.observer.disconnected()
+
+
+async def aended(protocol: Protocol) -> None:
+    """Report a connection whose view is done and socket closed (on its event loop)."""
+    if protocol.accepted_at is None:
+        if protocol.denied_status is not None:
+            metrics.denied(protocol.denied_status)
+    elif isinstance(protocol.observer, Lifecycle):
+        await protocol.observer.adisconnected()
+
+
+def refused(status: int) -> None:
+    """Report a handshake refused before Django saw it (a malformed one, a sync worker)."""
+    metrics.denied(status)
+
+
+def _user_known(request: HttpRequest) -> bool:
+    # Whether request.user needs no database query: absent, or already loaded.
+    user = request.__dict__.get("user")
+    return not isinstance(user, LazyObject) or user._wrapped is not empty
+
+
+def _user_id(request: HttpRequest) -> Any:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return user.pk
