@@ -19,15 +19,20 @@ It carries the same facts in ``record.websocket`` (a dict), for structured forma
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.dispatch import Signal
 from django.http import HttpRequest
 from django.utils.functional import LazyObject, empty
 
-from . import metrics
+from . import greenlets, metrics
+from .bridge import bridge_for
+from .groups.base import home_loop
 from .protocol import Protocol
 from .signals import websocket_connected, websocket_disconnected
 
@@ -64,7 +69,7 @@ class Lifecycle:
     def connected(self) -> None:
         """Announce the accept, once (sync code: the view's thread)."""
         if self.protocol.take_connected():
-            websocket_connected.send_robust(self.sender, **self._opened())
+            _send(websocket_connected, self.sender, self._opened())
 
     async def aconnected(self) -> None:
         """Announce the accept, once, on the event loop of an async view.
@@ -73,7 +78,7 @@ class Lifecycle:
         from the loop would wait for that very thread).
         """
         if self.is_async and self.protocol.take_connected():
-            await websocket_connected.asend_robust(self.sender, **self._opened())
+            await _asend(websocket_connected, self.sender, self._opened())
 
     def _closing(self, user_id: Any) -> dict[str, Any]:
         # The end's facts, counted and logged; the signal's arguments.
@@ -115,22 +120,22 @@ class Lifecycle:
     def disconnected(self) -> None:
         """Announce the end (and the accept first, if nobody did), once; sync code."""
         if self.protocol.take_connected():
-            websocket_connected.send_robust(self.sender, **self._opened())
+            _send(websocket_connected, self.sender, self._opened())
         if self.protocol.take_disconnected():
             arguments = self._closing(_user_id(self.request))
-            websocket_disconnected.send_robust(self.sender, **arguments)
+            _send(websocket_disconnected, self.sender, arguments)
 
     async def adisconnected(self) -> None:
         """The same as :meth:`disconnected`, on an event loop."""
         if self.protocol.take_connected():
-            await websocket_connected.asend_robust(self.sender, **self._opened())
+            await _asend(websocket_connected, self.sender, self._opened())
         if self.protocol.take_disconnected():
             request = self.request
             if _user_known(request):
                 user_id = _user_id(request)
             else:  # loading the user queries the database: in the connection's thread
                 user_id = await sync_to_async(_user_id)(request)
-            await websocket_disconnected.asend_robust(self.sender, **self._closing(user_id))
+            await _asend(websocket_disconnected, self.sender, self._closing(user_id))
 
 
 def ended(protocol: Protocol) -> None:
@@ -154,6 +159,62 @@ async def aended(protocol: Protocol) -> None:
 def refused(status: int) -> None:
     """Report a handshake refused before Django saw it (a malformed one, a sync worker)."""
     metrics.denied(status)
+
+
+def _send(signal: Signal, sender: type, named: dict[str, Any]) -> None:
+    # From sync code: Django's send_robust (a raising receiver is logged by Django);
+    # whatever else fails is logged here: the connection never breaks for a signal.
+    try:
+        if greenlets.patched():
+            _send_in_greenlet(signal, sender, named)
+        else:
+            signal.send_robust(sender, **named)
+    except Exception:
+        logger.exception("Sending a WebSocket signal failed")
+
+
+async def _asend(signal: Signal, sender: type, named: dict[str, Any]) -> None:
+    try:
+        await signal.asend_robust(sender, **named)
+    except Exception:
+        logger.exception("Sending a WebSocket signal failed")
+
+
+def _send_in_greenlet(signal: Signal, sender: type, named: dict[str, Any]) -> None:
+    # Under gevent, send_robust's async_to_sync for async receivers fails in a greenlet
+    # while another greenlet's event loop runs (they share one OS thread, and asyncio
+    # allows one running loop per OS thread): the sync receivers run here, the async
+    # ones on the library's own loop, which runs in a real OS thread (greenlets.py).
+    sync_receivers, async_receivers = signal._live_receivers(sender)
+    for receiver in sync_receivers:
+        try:
+            receiver(signal=signal, sender=sender, **named)
+        except Exception as error:
+            _receiver_failed(receiver, error)
+    if async_receivers:
+        bridge_for(home_loop()).call(_run_async(signal, sender, named, async_receivers))
+
+
+async def _run_async(
+    signal: Signal, sender: type, named: dict[str, Any], receivers: list[Callable[..., Any]]
+) -> None:
+    async def run(receiver: Callable[..., Any]) -> None:
+        try:
+            await receiver(signal=signal, sender=sender, **named)
+        except Exception as error:
+            _receiver_failed(receiver, error)
+
+    await asyncio.gather(*(run(receiver) for receiver in receivers))
+
+
+def _receiver_failed(receiver: Callable[..., Any], error: Exception) -> None:
+    # As Django's send_robust logs it.
+    logging.getLogger("django.dispatch").error(
+        "Error calling %s in Signal.send_robust() (%s)",
+        getattr(receiver, "__qualname__", receiver),
+        error,
+        exc_info=error,
+    )
 
 
 def _user_known(request: HttpRequest) -> bool:

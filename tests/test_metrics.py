@@ -19,6 +19,7 @@ from websockets.sync.client import connect
 from .conftest import Server, serve
 from .test_groups import member, send_to, wait_for_size
 from .test_groups_redis import RedisProcess, redis_env, redis_process  # noqa: F401
+from .test_groups_slow import SIZE, raw_member
 
 VIEW = "tests.project.views.lower_case"
 Labels = tuple[tuple[str, str], ...]
@@ -107,3 +108,23 @@ def test_metrics_count_group_deliveries_by_backend(metered: Server) -> None:
         deliveries = "django_websocket_group_deliveries_total"
         assert wait_for(server, deliveries, 3, backend=backend) == 3
         assert value(scrape(server), "django_websocket_group_drops_total", backend=backend) == 0
+
+
+def test_metrics_count_drops_for_a_socket_that_stops_reading(tmp_path: Path) -> None:
+    env = {"TEST_WEBSOCKET_GROUP_BUFFER": "4", "TEST_WEBSOCKET_SLOW_CLIENT": "drop"}
+    with serve(tmp_path, TEST_WEBSOCKET_METRICS="1", **env) as server:
+        slow = raw_member(server, "slow")  # never reads a byte
+        try:
+            assert wait_for_size(server, "slow", 1) == 1
+            counts: list[int] = []
+            while len(counts) < 1000 and counts.count(0) < 3:  # until 3 are dropped
+                counts.append(send_to(server, "slow", str(len(counts)), size=str(SIZE))[1]["count"])
+            samples = scrape(server)
+        finally:
+            slow.close()
+    backend = "MemoryBackend"
+    assert counts.count(0) == 3
+    assert value(samples, "django_websocket_group_drops_total", backend=backend) == 3
+    assert value(samples, "django_websocket_group_deliveries_total", backend=backend) == (
+        len(counts) - 3
+    )
