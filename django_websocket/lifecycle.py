@@ -81,41 +81,32 @@ class Lifecycle:
             await _asend(websocket_connected, self.sender, self._opened())
 
     def _closing(self, user_id: Any) -> dict[str, Any]:
-        # The end's facts, counted and logged; the signal's arguments.
+        # The end's facts, counted and logged; returns the signal's arguments.
         protocol = self.protocol
         code = protocol.close_code or 1006
-        duration = time.monotonic() - (protocol.accepted_at or 0.0)
         facts = {
             "path": self.request.path,
             "user_id": user_id,
             "code": code,
             "reason": protocol.close_reason,
-            "duration": duration,
+            "duration": time.monotonic() - (protocol.accepted_at or 0.0),
             "messages_received": protocol.messages_received,
             "messages_sent": protocol.messages_sent,
         }
         if self.meter is not None:
             self.meter.closed(code)
-        user = "" if user_id is None else f", user {user_id}"
         logger.info(
             "WebSocket %s closed %s after %.3fs: %d received, %d sent%s",
-            self.request.path,
+            facts["path"],
             code,
-            duration,
-            protocol.messages_received,
-            protocol.messages_sent,
-            user,
+            facts["duration"],
+            facts["messages_received"],
+            facts["messages_sent"],
+            "" if user_id is None else f", user {user_id}",
             extra={"websocket": facts},
         )
-        return {
-            "request": self.request,
-            "websocket": self.request.websocket,  # type: ignore[attr-defined]
-            "code": code,
-            "reason": protocol.close_reason,
-            "duration": duration,
-            "messages_received": protocol.messages_received,
-            "messages_sent": protocol.messages_sent,
-        }
+        arguments = {key: value for key, value in facts.items() if key not in ("path", "user_id")}
+        return {"request": self.request, "websocket": self.request.websocket, **arguments}  # type: ignore[attr-defined]
 
     def disconnected(self) -> None:
         """Announce the end (and the accept first, if nobody did), once; sync code."""
@@ -224,7 +215,12 @@ def _user_known(request: HttpRequest) -> bool:
 
 
 def _user_id(request: HttpRequest) -> Any:
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    # The logged-in user's primary key, or None (anonymous; or the lookup failed).
+    try:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return user.pk
+    except Exception:
+        logger.warning("Could not read the user of a WebSocket connection", exc_info=True)
         return None
-    return user.pk
