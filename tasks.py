@@ -33,7 +33,7 @@ PEER_REQUIREMENTS = [
     "uvicorn[standard]",  # uvloop and httptools: the second loop of every run
     "channels~=4.3.0", "channels-redis~=4.3.0", "daphne>=4.2",
     "django-socket~=0.3.0",
-    "flask>=3", "flask-sock>=0.7", "gunicorn>=23",
+    "flask>=3", "flask-sock>=0.7", "gunicorn>=23", "gevent>=24.2",
     "matplotlib>=3.8",
 ]  # fmt: skip
 BOLT_REQUIREMENTS = ["django-bolt~=0.13.0"]
@@ -125,10 +125,14 @@ def example(args: list[str]) -> None:
 
 
 def manage(args: list[str]) -> None:
-    """Run the example site's ``manage.py`` with ``args`` in the project's environment."""
-    _run(
-        str(_venv()), "example/manage.py", *args, env={"DJANGO_SETTINGS_MODULE": "example.settings"}
-    )
+    """Run the example site's ``manage.py`` with ``args`` in the project's environment.
+
+    The database is migrated first, so ``createsuperuser`` works on a fresh clone.
+    """
+    python, env = str(_venv()), {"DJANGO_SETTINGS_MODULE": "example.settings"}
+    if args[:1] != ["migrate"]:
+        _run(python, "example/manage.py", "migrate", "--noinput", "-v", "0", env=env)
+    _run(python, "example/manage.py", *args, env=env)
 
 
 def bench(args: list[str]) -> None:

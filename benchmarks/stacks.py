@@ -50,6 +50,14 @@ def _gunicorn_gthread(app: str, port: int, loop: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _gunicorn_gevent(app: str, port: int, loop: str) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+        "--worker-class", "gevent", "--worker-connections", str(MAX_SOCKETS),
+        "--log-level", "warning", app,
+    ]  # fmt: skip
+
+
 def _runbolt(app: str, port: int, loop: str) -> list[str]:
     # One process, as in the figures (runbolt's default: --processes 1).
     return [str(BOLT_PYTHON), "-m", "django", "runbolt", "--host", "127.0.0.1",
@@ -60,6 +68,7 @@ SERVERS: dict[str, Server] = {
     "uvicorn": Server(lambda app, port, loop: uvicorn_command(app, port, loop=loop), True),
     "daphne": Server(_daphne),
     "gunicorn-gthread": Server(_gunicorn_gthread),
+    "gunicorn-gevent": Server(_gunicorn_gevent),
     "runbolt": Server(_runbolt, python=BOLT_PYTHON),
 }
 
@@ -89,6 +98,7 @@ class Stack:
 
 
 _OURS = {"app": "benchproject.router:application", "settings": "benchproject.peers_settings"}
+_OURS_WSGI = {"app": "benchproject.wsgi:application", "settings": "benchproject.peers_settings"}
 _CHANNELS = {
     "app": "benchproject.channels_asgi:application",
     "settings": "benchproject.channels_settings",
@@ -131,6 +141,36 @@ STACKS: tuple[Stack, ...] = (
         handshake="/hello/async",
         fanout=("/group/member", "/group/publish"),
         groups=("memory", "redis"),
+    ),
+    Stack(
+        "ours-sync-gthread",
+        "django_websocket sync view, gunicorn gthread",
+        "gunicorn-gthread",
+        **_OURS_WSGI,
+        echo="/sync",
+        handshake="/hello/sync",
+        why_not={"fanout": _NO_GROUPS_HERE},
+        notes={"idle": "a thread per socket (--threads 6000)"},
+    ),
+    Stack(
+        "ours-async-gthread",
+        "django_websocket async view, gunicorn gthread",
+        "gunicorn-gthread",
+        **_OURS_WSGI,
+        echo="/async",
+        handshake="/hello/async",
+        why_not={"fanout": _NO_GROUPS_HERE},
+        notes={"idle": "a thread and an event loop per socket"},
+    ),
+    Stack(
+        "ours-sync-gevent",
+        "django_websocket sync view, gunicorn gevent",
+        "gunicorn-gevent",
+        **_OURS_WSGI,
+        needs=("gevent",),
+        echo="/sync",
+        handshake="/hello/sync",
+        why_not={"fanout": _NO_GROUPS_HERE},
     ),
     Stack(
         "channels-async",

@@ -48,10 +48,14 @@ def get_asgi_application() -> ASGIApplication:
 
 
 class ASGIApplication:
-    """Route each ASGI scope: ``http``, ``websocket`` and ``lifespan``."""
+    """Route each ASGI scope: ``http``, ``websocket`` and ``lifespan``.
 
-    def __init__(self) -> None:
-        self.http_handler = ASGIHandler()
+    Args:
+        http_handler: what serves ``http`` scopes; by default a new Django ``ASGIHandler``.
+    """
+
+    def __init__(self, *, http_handler: ASGIHandler | None = None) -> None:
+        self.http_handler = ASGIHandler() if http_handler is None else http_handler
         self.websocket_handler = WebSocketHandler()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

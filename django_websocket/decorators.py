@@ -17,6 +17,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from .request import attach_http, is_websocket_request
+from .unserved import is_handshake, refuse_unserved, upgrade_required
 
 __all__ = ["ViewOptions", "accept_websocket", "require_websocket", "view_options"]
 
@@ -121,13 +122,6 @@ def require_websocket(
     return mark if view is None else mark(view)
 
 
-def _upgrade_required() -> HttpResponse:
-    response = HttpResponse("This URL only accepts WebSocket connections.", status=426)
-    response["Upgrade"] = "websocket"
-    response["Connection"] = "Upgrade"
-    return response
-
-
 def _mark(
     view: View,
     *,
@@ -139,11 +133,14 @@ def _mark(
     options = ViewOptions(required, tuple(subprotocols), check_origin, idle_timeout)
 
     def refusal(request: HttpRequest) -> HttpResponse | None:
-        # Before the view: refuse plain HTTP if required.
+        # Before the view: refuse plain HTTP if required, and a handshake that reached
+        # the view through a server that cannot serve it (unserved.py).
         if is_websocket_request(request):
             return None
         attach_http(request)
-        return _upgrade_required() if required else None
+        if is_handshake(request):
+            return refuse_unserved(request)
+        return upgrade_required(request) if required else None
 
     if iscoroutinefunction(view):
 

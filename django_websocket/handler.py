@@ -6,7 +6,8 @@ resolver like a GET; the resolved view is wrapped in a guard that refuses what m
 refused before the view runs:
 
 - a view that is not marked (``@accept_websocket``/``@require_websocket``) while
-  ``WEBSOCKET_ACCEPT_ALL`` is off: 400;
+  ``WEBSOCKET_ACCEPT_ALL`` is off: 400, with a body that says what to look at when the
+  client got there by following a redirect (to the login page, say);
 - a cross-site handshake (``origin.py``): 403;
 
 then applies the view's options to the connection core, gives the view the
@@ -27,9 +28,13 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from asgiref.sync import iscoroutinefunction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch
 
 from .conf import conf
 from .decorators import ViewOptions, view_options
@@ -81,7 +86,7 @@ class WebSocketHandlerMixin:
         def refusal(request: WebSocketRequest) -> HttpResponse | None:
             # Before the view: what is refused, or None once the view may run.
             if options is None and not conf.ACCEPT_ALL:
-                return HttpResponseBadRequest("This URL does not accept WebSocket connections.")
+                return HttpResponseBadRequest(_not_a_websocket_view(request))
             opts = options or ViewOptions()
             check_origin = conf.CHECK_ORIGIN if opts.check_origin is None else opts.check_origin
             if check_origin and not origin_allowed(request):
@@ -140,6 +145,34 @@ class WebSocketHandlerMixin:
     ) -> Any:
         """Run a sync view from the (async) guard; the ASGI adapter overrides it."""
         raise NotImplementedError
+
+
+def _not_a_websocket_view(request: HttpRequest) -> str:
+    # The 400 body. A client that follows redirects (the websockets library's does)
+    # lands here after a WebSocket view refused it with a redirect: say so.
+    body = (
+        "This URL does not accept WebSocket connections: its view is not marked with "
+        "@accept_websocket or @require_websocket."
+    )
+    if request.path == _login_path():
+        return (
+            f"{body} It is the login page (settings.LOGIN_URL): your client followed the "
+            "redirect of a WebSocket view that needs a logged-in user (login_required). "
+            "Connect with a logged-in session's cookie; with redirects not followed, the "
+            "client sees that view's 302.\n"
+        )
+    return (
+        f"{body} If your client followed a redirect to get here, the WebSocket URL it "
+        "asked for refused the handshake with that redirect: this page is not a "
+        "WebSocket view.\n"
+    )
+
+
+def _login_path() -> str | None:
+    try:
+        return urlsplit(resolve_url(settings.LOGIN_URL)).path
+    except NoReverseMatch:
+        return None
 
 
 def _configure(session: Session, options: ViewOptions) -> None:

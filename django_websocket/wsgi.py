@@ -48,6 +48,7 @@ from .handler import ViewReturned, WebSocketHandlerMixin
 from .protocol import Protocol
 from .request import SESSION, WebSocketWSGIRequest
 from .sync.connection import Connection
+from .unserved import not_served
 from .websocket import AsyncWebSocket, WebSocket
 
 __all__ = [
@@ -325,8 +326,7 @@ def _cannot_serve(environ: Environ, sock: Any) -> HttpResponse | None:
         )
     else:
         return None
-    logger.error("WebSocket handshake refused with 503: %s", fix)
-    return HttpResponse(f"WebSocket connections are not served here. {fix}\n", status=503)
+    return not_served(fix, path=environ.get("PATH_INFO", ""))
 
 
 def _respond(response: HttpResponseBase, start_response: StartResponse) -> HttpResponseBase:

@@ -91,21 +91,27 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
         "uvicorn": [python, "-m", "uvicorn", app, "--host", host, "--port", str(port),
                     "--ws", "websockets-sansio"],
         "gunicorn": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
-                     "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2"],
+                     "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2",
+                     "--no-control-socket"],
+        # gunicorn's own ASGI worker (gunicorn 24+). Every gunicorn here runs without a
+        # control socket, so that servers side by side do not share the default one.
+        "gunicorn-asgi": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
+                          "--worker-class", "asgi", "--workers", "2", "--no-control-socket"],
         "hypercorn": [python, "-m", "hypercorn", app, "--bind", f"{host}:{port}"],
         "daphne": [python, "-m", "daphne", "--bind", host, "--port", str(port), app],
         "granian": [python, "-m", "granian", "--interface", "asgi", "--host", host,
                     "--port", str(port), app],
         # WSGI: gunicorn's own workers, serving the project's wsgi.py.
         "gthread": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
-                    "--worker-class", "gthread", "--threads", "50", "--workers", "2"],
+                    "--worker-class", "gthread", "--threads", "50", "--workers", "2",
+                    "--no-control-socket"],
         "gevent": [python, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
-                   "--worker-class", "gevent", "--workers", "2"],
+                   "--worker-class", "gevent", "--workers", "2", "--no-control-socket"],
     }  # fmt: skip
     return commands[kind]
 
 
-ASGI_SERVERS = ("uvicorn", "gunicorn", "hypercorn", "daphne", "granian")
+ASGI_SERVERS = ("uvicorn", "gunicorn", "gunicorn-asgi", "hypercorn", "daphne", "granian")
 WSGI_SERVERS = ("gthread", "gevent")  # gunicorn's WSGI workers, with django_websocket.wsgi
 SERVERS = ASGI_SERVERS + WSGI_SERVERS
 
@@ -157,12 +163,17 @@ def run_uvicorn(
 
 @contextlib.contextmanager
 def serve(
-    tmp_path: Path, *server_args: str, kind: str = "uvicorn", **settings_env: str
+    tmp_path: Path,
+    *server_args: str,
+    kind: str = "uvicorn",
+    app: str | None = None,
+    **settings_env: str,
 ) -> Iterator[Server]:
     """Migrate a fresh database and serve the test project until exit.
 
-    ``kind`` picks the server (uvicorn gets ``--lifespan on``); ``server_args`` are
-    added to its command line, ``settings_env`` to its environment.
+    ``kind`` picks the server (uvicorn gets ``--lifespan on``); ``app`` the application
+    (default: the project's ``asgi.py``, or ``wsgi.py`` for WSGI servers);
+    ``server_args`` are added to its command line, ``settings_env`` to its environment.
     """
     env = {
         **os.environ,
@@ -177,11 +188,12 @@ def serve(
     )  # fmt: skip
     if kind == "uvicorn":
         server_args = ("--lifespan", "on", *server_args)
-    app = (
-        "tests.project.wsgi:application"
-        if kind in WSGI_SERVERS
-        else "tests.project.asgi:application"
-    )
+    if app is None:
+        app = (
+            "tests.project.wsgi:application"
+            if kind in WSGI_SERVERS
+            else "tests.project.asgi:application"
+        )
     with run_server(kind, app, env, tmp_path / "server.log", *server_args) as server:
         yield server
 

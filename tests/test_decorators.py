@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpResponse
-from django.test import RequestFactory
+from django.test import AsyncRequestFactory, RequestFactory
 
 from django_websocket import accept_websocket, require_websocket
 
@@ -35,9 +35,17 @@ def test_accept_websocket_passes_http_with_the_attributes() -> None:
 
 
 def test_require_websocket_answers_http_with_426() -> None:
-    response = require_websocket(view)(RequestFactory().get("/"))
+    # An ASGI request: ASGI servers send the hop-by-hop Upgrade header (unserved.py).
+    response = require_websocket(view)(AsyncRequestFactory().get("/"))
     assert response.status_code == 426
     assert response["Upgrade"] == "websocket"
+
+
+def test_decorators_refuse_a_handshake_that_arrives_as_plain_http_with_503() -> None:
+    for decorate in (accept_websocket, require_websocket):
+        response = decorate(view)(RequestFactory().get("/", headers={"Upgrade": "websocket"}))
+        assert response.status_code == 503
+        assert b"not served here" in response.content
 
 
 async def test_require_websocket_answers_http_with_426_for_async_views() -> None:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from .conftest import ROOT, free_port
@@ -193,3 +195,33 @@ def test_runserver_limits_messages_in_the_server_with_the_same_setting(tmp_path:
     # server refused to buffer the message at all.
     assert ws.close_code == 1009
     assert ws.close_reason != "message too big"
+
+
+def test_runserver_prints_an_access_line_per_request_and_per_socket(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    (tmp_path / "rsproject/views.py").write_text(
+        VIEWS.format(message="version 1") + "\n@require_websocket\n"
+        "def deny(request):\n"
+        "    from django.http import HttpResponseForbidden\n"
+        "    return HttpResponseForbidden('no')\n"
+    )
+    urls = tmp_path / "rsproject/urls.py"
+    urls.write_text(urls.read_text() + 'urlpatterns.append(path("deny/", views.deny))\n')
+    with runserver(tmp_path, "--noreload") as (port, output):
+        assert hello(port) == "version 1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/note.txt?v=2") as response:
+            assert response.read() == b"a static file"
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/hello/")  # 426
+        with pytest.raises(InvalidStatus):
+            connect(f"ws://127.0.0.1:{port}/deny/", open_timeout=10)
+        deadline = time.monotonic() + 10
+        while "WEBSOCKET /deny/" not in output.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = output.read_text()
+    lines = [line for line in log.splitlines() if line.startswith("[")]
+    assert re.search(r'"WEBSOCKET /hello/" 101 closed 1000 after \d+\.\d\ds$', log, re.M), log
+    assert re.search(r'"GET /static/note\.txt\?v=2 HTTP/1\.1" 200 13$', log, re.M), log
+    assert re.search(r'"GET /hello/ HTTP/1\.1" 426 \d+$', log, re.M), log
+    assert re.search(r'"WEBSOCKET /deny/" 403$', log, re.M), log
+    assert len(lines) == 4, lines  # one line each, with Django's [date time] in front

@@ -96,8 +96,8 @@ def test_denial_response(running: Server) -> None:
     with pytest.raises(InvalidStatus) as caught:
         connect(f"{running.ws}/deny/", open_timeout=20)
     response = caught.value.response
-    if running.kind == "daphne":
-        # Daphne has no websocket.http.response extension: a bare close, which it
+    if running.kind in {"daphne", "gunicorn-asgi"}:
+        # Neither has the websocket.http.response extension: a bare close, which each
         # answers with 403 and no body.
         assert (response.status_code, response.body) == (403, b"")
     else:
@@ -118,8 +118,8 @@ def test_permessage_deflate(running: Server) -> None:
     # The websockets client offers permessage-deflate; which servers take it up.
     with connect(f"{running.ws}/lower_case/", open_timeout=20) as ws:
         negotiated = ws.response.headers.get("Sec-WebSocket-Extensions", "")
-    if running.kind in {"daphne", "granian"}:
-        assert negotiated == ""  # neither negotiates compression
+    if running.kind in {"daphne", "granian", "gunicorn-asgi"}:
+        assert negotiated == ""  # none of them negotiates compression
     else:
         assert negotiated.startswith("permessage-deflate")
 
@@ -154,6 +154,8 @@ def test_client_close_code_and_reason_reach_the_view(running: Server) -> None:
     expected = {
         "uvicorn": (4002, "leaving"),
         "gunicorn": (4002, "leaving"),
+        # gunicorn's own ASGI worker passes the code on, not the reason.
+        "gunicorn-asgi": (4002, ""),
         # hypercorn reports every client-initiated close as 1006 to the application.
         "hypercorn": (1006, ""),
         # daphne and granian pass the code on, not the reason.
@@ -229,6 +231,31 @@ def test_sigterm_closes_every_connection_and_exits(tmp_path, server_kind: str) -
         assert closes == [SHUTDOWN_CLOSE[server_kind]] * 6
         # Sync views blocked in wait() woke up (None) and returned: the process exits.
         server.process.wait(30)
+    assert "Internal Server Error" not in server.log()
+
+
+def test_sigterm_on_gunicorns_asgi_worker_drops_sockets_at_the_graceful_timeout(tmp_path) -> None:
+    # gunicorn's own ASGI worker takes SIGTERM with loop.add_signal_handler (nothing the
+    # library can chain in front of), stops accepting and waits --graceful-timeout for
+    # every connection to end by itself; the master kills it at that same timeout,
+    # before its lifespan "shutdown" (and so the library's 1001) runs: no close frame.
+    with (
+        serve(tmp_path, "--graceful-timeout", "3", kind="gunicorn-asgi") as server,
+        contextlib.ExitStack() as stack,
+    ):
+        ready(server)
+        holding = [stack.enter_context(connect(f"{server.ws}/hold/")) for _ in range(3)]
+        echoing = [stack.enter_context(connect(f"{server.ws}/async_echo/")) for _ in range(3)]
+        for ws in holding:
+            assert ws.recv(timeout=10) == "holding"
+        for ws in echoing:
+            ws.send("here")
+            assert ws.recv(timeout=10) == "here"
+        server.process.send_signal(signal.SIGTERM)
+        closes = [closed_with(ws) for ws in holding + echoing]
+        assert closes == [(1006, "")] * 6
+        server.process.wait(30)
+    assert "Waiting for" in server.log()  # the worker's own graceful wait
     assert "Internal Server Error" not in server.log()
 
 

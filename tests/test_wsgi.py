@@ -214,6 +214,34 @@ def test_many_sockets_on_one_gevent_worker(tmp_path: Path) -> None:
             assert ws.recv(timeout=10) == "one more"
 
 
+def _worker_fds(server: Server) -> int:
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    assert len(children) == 1
+    return len(os.listdir(f"/proc/{children[0]}/fd"))
+
+
+def test_a_socket_holds_one_descriptor_in_the_worker(tmp_path: Path, kind: str) -> None:
+    # Writes that must not wait (group messages, pings) and, under gevent, every send
+    # go through a non-blocking socket object: never a second descriptor per socket.
+    with (
+        worker(tmp_path, kind) as server,
+        member(server, "fds") as joined,  # starts the groups' loop (its descriptors)
+        contextlib.ExitStack() as stack,
+    ):
+        assert wait_for_size(server, "fds", 1) == 1
+        before = _worker_fds(server)
+        sockets = [stack.enter_context(member(server, "fds")) for _ in range(20)]
+        assert wait_for_size(server, "fds", 21) == 21
+        assert send_to(server, "fds", "hi") == (200, {"count": 21})
+        for ws in [joined, *sockets]:
+            assert ws.recv(timeout=10) == "hi"
+        added = _worker_fds(server) - before
+        # 20 members: a socket and a wake-up descriptor each (40, give or take the
+        # HTTP connections of the calls above); a duplicate per socket would make 60.
+        assert 35 <= added <= 45
+
+
 # --- Groups. ---------------------------------------------------------------------------------
 
 

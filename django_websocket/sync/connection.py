@@ -62,6 +62,7 @@ class Connection:
         self.outbox: _SocketOutbox | None = None
         self._lock = threading.Lock()  # the framing and every write
         self._raw: _socket.socket | None = None  # see _nonblocking()
+        self._raw_is_dup = False
         self._pending = b""  # framed bytes the socket has not taken yet
         self._eof = False  # shut the write side down once _pending is out
         self._poll = select.poll()
@@ -158,6 +159,8 @@ class Connection:
                 self._pending += data
                 self._eof = self._eof or eof
                 self._flush(blocking=True)
+            elif self._green:
+                self._send_green(data)
             else:
                 self.sock.sendall(data)  # the common case
         protocol.sent(message)
@@ -218,9 +221,9 @@ class Connection:
             if self._waker is not None:
                 self._waker.close()
                 self._waker = None
-            if self._raw is not None:
+            if self._raw is not None and self._raw_is_dup:
                 self._raw.close()
-                self._raw = None
+            self._raw = None
 
     def _finish(self) -> None:
         # No more messages will come: stop taking group messages, run the close hooks.
@@ -472,13 +475,33 @@ class Connection:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_WR)
 
+    def _send_green(self, data: bytes) -> None:
+        # Lock held. gevent's sendall asks the kernel for the send buffer's size on every
+        # call; one non-blocking send usually takes it all, and only the rest waits.
+        try:
+            sent = self._nonblocking().send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            self.sock.sendall(memoryview(data)[sent:])
+
     def _nonblocking(self) -> _socket.socket:
-        # Lock held. A plain socket object on a duplicate of the descriptor, for writes
-        # that must not wait (gevent's socket waits cooperatively, even with
-        # MSG_DONTWAIT). A duplicate, so that closing this object (or losing it) can
-        # never close a descriptor the WSGI server may already have reused.
+        # Lock held. A plain socket object for writes that must not wait: gevent's socket
+        # waits cooperatively even with MSG_DONTWAIT, so under gevent the real,
+        # non-blocking socket it wraps; a blocking socket with no timeout takes
+        # MSG_DONTWAIT as it is. Anything else: a duplicate of the descriptor, closed
+        # with the connection. None of them can write to a descriptor the WSGI server
+        # has closed and reused: a closed socket object refuses (EBADF), a duplicate
+        # keeps the original open.
         if self._raw is None:
-            self._raw = _socket.socket(fileno=os.dup(self.sock.fileno()))
+            inner = getattr(self.sock, "_sock", None)
+            if self._green and isinstance(inner, _socket.socket):
+                self._raw = inner
+            elif not self._green and self.sock.gettimeout() is None:
+                self._raw = self.sock
+            else:
+                self._raw = _socket.socket(fileno=os.dup(self.sock.fileno()))
+                self._raw_is_dup = True
         return self._raw
 
 

@@ -80,3 +80,4 @@ urlpatterns += [
         {"document_root": Path(django_websocket.__file__).parent / "static"},
     ),
 ]
+urlpatterns += [path("login/", views.login_page)]  # LOGIN_URL

@@ -592,3 +592,8 @@ def metrics(request):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def login_page(request):
+    """``LOGIN_URL``: a plain page, as a site's login view is (not a WebSocket view)."""
+    return HttpResponse("log in here")

@@ -2,9 +2,12 @@
 
 Everything else is Django's own runserver: ``addrport``, ``--ipv6``, ``--noreload``
 (the autoreloader restarts the server when code changes), system checks, the migrations
-warning and the banner; with ``django.contrib.staticfiles``, ``--nostatic`` and
-``--insecure`` as usual. ``--nothreading`` is accepted and has no effect: one event loop
-serves every connection, and sync views still get a thread each.
+warning, the banner, and a line on the ``django.server`` logger per HTTP request
+(``"GET /path HTTP/1.1" 200 1234``) and per WebSocket connection, when it ends
+(``"WEBSOCKET /path" 101 closed 1000 after 2.31s``, or the denial's status); with
+``django.contrib.staticfiles``, ``--nostatic`` and ``--insecure`` as usual.
+``--nothreading`` is accepted and has no effect: one event loop serves every
+connection, and sync views still get a thread each.
 
 For this command to replace Django's (or staticfiles'), ``"django_websocket"`` must come
 before ``"django.contrib.staticfiles"`` in ``INSTALLED_APPS``.
@@ -13,9 +16,11 @@ before ``"django.contrib.staticfiles"`` in ``INSTALLED_APPS``.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +35,10 @@ from django.db import connections
 from django.utils import autoreload
 
 from ...asgi import get_asgi_application
+from ...asyncio.asgi import Event, Receive, Scope, Send
 from ...conf import conf
+
+logger = logging.getLogger("django.server")  # Django's runserver logs its lines there
 
 _ERRORS = {
     errno.EACCES: "You don't have permission to access that port.",
@@ -52,7 +60,7 @@ class Command(StaticfilesRunserverCommand):
         )
         if static and apps.is_installed("django.contrib.staticfiles"):
             application = ASGIStaticFilesHandler(application)
-        return application
+        return AccessLog(application)
 
     def on_bind(self, server_port: int) -> None:
         """Print Django's banner, naming the server that really runs."""
@@ -113,3 +121,93 @@ class Command(StaticfilesRunserverCommand):
             uvicorn.Server(config).run(sockets=[listener])
         except KeyboardInterrupt:
             sys.exit(0)
+
+
+class AccessLog:
+    """Log a line per HTTP request and per WebSocket connection, as Django's runserver.
+
+    An HTTP request: its request line, status and body size, once the response is sent.
+    A WebSocket connection: its path, then the denial's status, or 101 with the close
+    code (whichever side closed first) and how long it was open. 5xx and a 1011 close
+    are errors, 4xx warnings, the rest info (Django's colours by status).
+    """
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.application(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, size = 500, 0  # 500: what uvicorn answers if the app fails first
+
+        async def sending(event: Event) -> None:
+            nonlocal status, size
+            if event["type"] == "http.response.start":
+                status = event["status"]
+            elif event["type"] == "http.response.body":
+                size += len(event.get("body", b""))
+            await send(event)
+
+        try:
+            await self.application(scope, receive, sending)
+        finally:
+            line = f"{scope['method']} {_target(scope)} HTTP/{scope.get('http_version', '1.1')}"
+            _log(f'"{line}" {status} {size}', status)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status: int | None = None
+        code: int | None = None
+        opened = time.monotonic()
+
+        async def sending(event: Event) -> None:
+            nonlocal status, code, opened
+            kind = event["type"]
+            if kind == "websocket.accept":
+                status, opened = 101, time.monotonic()
+            elif kind == "websocket.http.response.start":
+                status = event["status"]
+            elif kind == "websocket.close":
+                if status is None:
+                    status = 403  # a close before the accept: the server answers 403
+                elif code is None:
+                    code = event.get("code") or 1000
+            await send(event)
+
+        async def receiving() -> Event:
+            nonlocal code
+            event = await receive()
+            if event["type"] == "websocket.disconnect" and status == 101 and code is None:
+                code = event.get("code") or 1005
+            return event
+
+        try:
+            await self.application(scope, receiving, sending)
+        finally:
+            message = f'"WEBSOCKET {_target(scope)}" {status or 500}'
+            if status == 101:
+                seconds = time.monotonic() - opened
+                message += f" closed {code or 1006} after {seconds:.2f}s"
+            _log(message, 500 if code == 1011 else status or 500)
+
+
+def _target(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else scope.get("path", "")
+    query = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def _log(message: str, status: int) -> None:
+    if status >= 500:
+        level = logging.ERROR
+    elif status >= 400:
+        level = logging.WARNING
+    else:
+        level = logging.INFO
+    logger.log(level, message, extra={"status_code": status})
