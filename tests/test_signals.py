@@ -76,11 +76,11 @@ class Signals:
 
 @contextlib.contextmanager
 def signalled_server(tmp_path: Path, kind: str, **env: str) -> Iterator[tuple[Server, Signals]]:
-    """Serve the test project with the receivers on; one gthread worker (one process)."""
+    """Serve the test project with the receivers on; one gunicorn worker (one process)."""
     signals = Signals(tmp_path / "signals.jsonl")
     with serve(
         tmp_path,
-        *(["--workers", "1"] if kind == "gthread" else []),
+        *([] if kind == "uvicorn" else ["--workers", "1"]),
         kind=kind,
         TEST_WEBSOCKET_SIGNALS_FILE=str(signals.path),
         **env,
