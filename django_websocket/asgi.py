@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import sync_to_async
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import HttpRequest, HttpResponse
@@ -26,6 +26,7 @@ from django.urls import set_script_prefix
 from . import lifecycle
 from .asyncio.asgi import ASGITransport, Event, Receive, Scope, Send
 from .asyncio.connection import Connection
+from .asyncio.threads import thread_sensitive
 from .conf import conf
 from .exceptions import ConnectionClosed
 from .groups.base import serve_on
@@ -112,8 +113,10 @@ class ASGISession:
 class WebSocketHandler(WebSocketHandlerMixin, ASGIHandler):
     """Serve ``websocket`` scopes through Django's middleware, URLconf and views.
 
-    Each connection runs in its own ``ThreadSensitiveContext``, so a sync view and sync
-    middleware get one thread of their own, never a thread shared with other connections.
+    Each connection's thread-sensitive sync code (sync middleware, a sync view, an async
+    view's ORM calls) runs one call at a time in a thread of its own, never one shared with
+    other connections; that thread exists only while the code runs
+    (:mod:`django_websocket.asyncio.threads`).
     """
 
     request_class = WebSocketASGIRequest
@@ -124,7 +127,7 @@ class WebSocketHandler(WebSocketHandlerMixin, ASGIHandler):
         self._connections: set[Connection] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with ThreadSensitiveContext():
+        async with thread_sensitive():
             await self.handle(scope, receive, send)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -35,10 +35,19 @@ def _mark(sender: Any, connection: Any, **kwargs: Any) -> None:
 connection_created.connect(_mark)
 
 
-def release() -> None:
-    """Before a view waits: close (or give back) the connections this thread may drop."""
+def release() -> bool:
+    """Before a view waits: close (or give back) the connections this thread may drop.
+
+    Call it in the thread that runs the view (Django's connections are per thread), and
+    again once the wait is over, as Django does before a request: a kept connection that
+    broke or expired meanwhile is dropped.
+
+    Returns:
+        Whether a connection stays open in this thread (``CONN_MAX_AGE > 0``, or inside
+        ``transaction.atomic()``).
+    """
     if not getattr(_marked, "open", False):
-        return
+        return False
     still_open = False
     for connection in connections.all(initialized_only=True):
         if connection.connection is None:
@@ -47,3 +56,4 @@ def release() -> None:
             connection.close_if_unusable_or_obsolete()
         still_open = still_open or connection.connection is not None
     _marked.open = still_open
+    return still_open

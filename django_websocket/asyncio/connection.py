@@ -35,6 +35,7 @@ from ..groups import get_backend
 from ..groups.outbox import AsyncOutbox
 from ..protocol import IDLE, CloseAction, Message, Protocol, State, check_message
 from .asgi import ASGITransport, Event, Header
+from .threads import current_thread
 
 __all__ = ["AWAY_CHECK", "Connection"]
 
@@ -77,6 +78,9 @@ class Connection:
         self._sleepers: deque[threading.Lock] = deque()  # one held lock per blocked thread
         self._idle_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None  # a close started by a timer
+        # The connection's thread for sync code (asgi.py): told when the view waits, so it
+        # gives back its database connections and ends.
+        self._sync_thread = current_thread()
 
     # -- The handshake ------------------------------------------------------------------
 
@@ -126,8 +130,12 @@ class Connection:
             elif protocol.unread:
                 message = self._take()
             elif self._reader is not None or timeout is not None:
+                if self._sync_thread is not None:
+                    self._sync_thread.idle()
                 message = await self._wait_for_reader(timeout)
             else:
+                if self._sync_thread is not None:
+                    self._sync_thread.idle()  # nothing unless sync code ran since
                 # The hot path: await the server in the view's own task.
                 task = self._direct = _current_task(self.loop)
                 try:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from django.db import close_old_connections
-
+from .. import db
 from ..asyncio.connection import Connection
 from ..bridge import bridge_for
 from ..protocol import Message
@@ -52,11 +51,17 @@ class BridgedConnection:
         """Return the next message (accepting first if needed); ``None`` once closed."""
         if self.protocol.must_accept:
             self.accept()
-        message = self.connection.take_blocking(timeout)
-        # Between messages, as Django does between requests: drop database
-        # connections that are broken or past CONN_MAX_AGE.
-        close_old_connections()
-        return message
+        connection = self.connection
+        if connection.count_messages():
+            return connection.read_nowait()
+        # About to wait: hold no database connection that can go (CONN_MAX_AGE = 0: none;
+        # a pooled one goes back to the pool), then drop what broke or expired meanwhile.
+        if db.release():
+            try:
+                return connection.take_blocking(timeout)
+            finally:
+                db.release()
+        return connection.take_blocking(timeout)
 
     def read(self) -> Message | None:
         """Return a message already received, or ``None``."""

@@ -115,11 +115,18 @@ class Connection:
         if protocol.state is State.CONNECTING:
             self.accept()
         if not protocol.unread:
-            db.release()  # about to wait: hold no database connection that can go
+            # About to wait: hold no database connection that can go; one that stays
+            # (CONN_MAX_AGE, atomic()) is checked again after the wait, as Django does
+            # before a request.
+            kept = db.release()
             deadline = None if timeout is None else time.monotonic() + timeout
-            while not protocol.unread and protocol.state is not State.CLOSED:
-                if not self._read(deadline):
-                    raise TimeoutError("no message arrived in time")
+            try:
+                while not protocol.unread and protocol.state is not State.CLOSED:
+                    if not self._read(deadline):
+                        raise TimeoutError("no message arrived in time")
+            finally:
+                if kept:
+                    db.release()
         return protocol.take()
 
     def read(self) -> Message | None:

@@ -23,6 +23,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tests.project.middleware.private_redirect",
 ]
+if os.environ.get("TEST_MIDDLEWARE") == "sessions_auth":  # async-capable only
+    MIDDLEWARE = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    ]
 if os.environ.get("TEST_WEBSOCKET_MIDDLEWARE") == "1":
     MIDDLEWARE.append("django_websocket.middleware.WebSocketMiddleware")
 if os.environ.get("TEST_WEBSOCKET_ACCEPT_ALL") == "1":
@@ -38,6 +43,8 @@ DATABASES = {
         "NAME": os.environ.get("TEST_DATABASE_NAME", str(BASE_DIR / "test.sqlite3")),
     }
 }
+if os.environ.get("TEST_DATABASE_JSON"):  # a whole DATABASES["default"], e.g. PostgreSQL
+    DATABASES["default"] = json.loads(os.environ["TEST_DATABASE_JSON"])
 CSRF_TRUSTED_ORIGINS = ["https://trusted.example", "https://*.corp.example"]
 if os.environ.get("TEST_WEBSOCKET_ALLOWED_ORIGINS"):
     WEBSOCKET_ALLOWED_ORIGINS = os.environ["TEST_WEBSOCKET_ALLOWED_ORIGINS"].split(",")

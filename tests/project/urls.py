@@ -70,6 +70,16 @@ urlpatterns += [
         "sleep_through_close",
     ]
 ]
+urlpatterns += [
+    path(f"{name}/", getattr(views, name))
+    for name in [
+        "db_per_message",
+        "async_db_per_message",
+        "db_atomic_wait",
+        "db_pid",
+        "async_db_pid",
+    ]
+]
 # The browser client's page, and the package's static files served by Django's own view
 # (the test project has no staticfiles app), so the page loads them from this origin.
 urlpatterns += [

@@ -5,10 +5,11 @@ import os
 import threading
 import time
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.signals import got_request_exception
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.signals import connection_created
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -597,3 +598,65 @@ def metrics(request):
 def login_page(request):
     """``LOGIN_URL``: a plain page, as a site's login view is (not a WebSocket view)."""
     return HttpResponse("log in here")
+
+
+# --- Databases in long-lived views (tests/test_db_postgres.py). -----------------------
+
+
+@require_websocket
+def db_per_message(request):
+    """Count the users when the socket opens and on each message (sync)."""
+    ws = request.websocket
+    ws.send_json({"users": get_user_model().objects.count()})
+    for _ in ws:
+        ws.send_json({"users": get_user_model().objects.count()})
+
+
+@require_websocket
+async def async_db_per_message(request):
+    """Count the users when the socket opens and on each message (async, ``acount()``)."""
+    ws = request.websocket
+    await ws.send_json({"users": await get_user_model().objects.acount()})
+    async for _ in ws:
+        await ws.send_json({"users": await get_user_model().objects.acount()})
+
+
+@require_websocket
+def db_atomic_wait(request):
+    """Hold a transaction across a wait; send its backend and transaction ids both sides."""
+    ws = request.websocket
+
+    def ids():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid(), txid_current()")
+            return list(cursor.fetchone())
+
+    with transaction.atomic():
+        before = ids()
+        ws.send_json({"before": before})
+        ws.wait()
+        ws.send_json({"before": before, "after": ids()})
+
+
+def _backend_pid():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@require_websocket
+def db_pid(request):
+    """Send the database backend's pid when the socket opens and on each message (sync)."""
+    ws = request.websocket
+    ws.send_json({"pid": _backend_pid()})
+    for _ in ws:
+        ws.send_json({"pid": _backend_pid()})
+
+
+@require_websocket
+async def async_db_pid(request):
+    """The same, from an async view (its ORM thread)."""
+    ws = request.websocket
+    await ws.send_json({"pid": await sync_to_async(_backend_pid)()})
+    async for _ in ws:
+        await ws.send_json({"pid": await sync_to_async(_backend_pid)()})

@@ -1,0 +1,223 @@
+"""A connection's own thread for its sync code, there only while that code has work.
+
+Django runs sync middleware, sync views and an async view's ORM calls "thread-sensitively"
+(``sync_to_async(thread_sensitive=True)``): one call at a time, in the thread of the
+request's ``ThreadSensitiveContext``. asgiref's executor keeps that thread until the
+context ends, which for a WebSocket is when the socket closes: a thread per idle socket.
+
+:class:`ConnectionThread` keeps the rule (one call at a time per connection) without
+keeping the thread. It takes a thread when a call comes and none serves it; the thread
+lets go of the connection once its async view waits for a message
+(:meth:`ConnectionThread.idle`) or it has had no work for :data:`LINGER` seconds, after
+giving back its database connections (:func:`django_websocket.db.release`). A thread
+that keeps a connection (``CONN_MAX_AGE > 0``) stays with it. A thread let go of waits,
+as one of at most :data:`SPARES` per process, up to :data:`SPARE_LINGER` seconds for
+the next connection that needs one (starting a thread costs far more than waking one),
+then ends. So sync code an async view calls may run in another thread after each wait:
+thread-local state does not outlive a wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
+
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from django.db import connections
+
+from .. import db
+
+__all__ = ["LINGER", "ConnectionThread", "current_thread", "thread_sensitive"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("django_websocket")
+
+LINGER = 1.0
+"""Seconds a connection's thread waits for more work before it ends (if it holds nothing)."""
+
+SPARES = 8
+"""Threads that wait, with no connection, for the next connection that needs one."""
+
+SPARE_LINGER = 10.0
+"""Seconds a spare thread waits for a connection before it ends."""
+
+_IDLE = object()  # the view waits for a message: give the database back, then end
+_SHUTDOWN = object()  # the connection is over
+
+_current: contextvars.ContextVar[ConnectionThread | None] = contextvars.ContextVar(
+    "django_websocket_connection_thread", default=None
+)
+
+
+class ConnectionThread(Executor):
+    """Run submitted calls one at a time, on a thread that exists only while needed.
+
+    All methods but the thread's own work are meant for the event loop's thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._served = False  # a thread serves this connection
+        self._idle_sent = True  # nothing ran since the last idle()
+        self._shut = False
+
+    @property
+    def running(self) -> bool:
+        """Whether a thread serves this connection right now."""
+        return self._served
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` after the calls submitted before it."""
+        future: Future[T] = Future()
+        with self._lock:
+            if self._shut:
+                raise RuntimeError("cannot run new calls after the connection ended")
+            self._idle_sent = False
+            self._jobs.put((future, fn, args, kwargs))
+            if not self._served:
+                self._served = True
+                _serve(self)
+        return future
+
+    def idle(self) -> None:
+        """Say the view waits for a message: the thread gives its database back and ends.
+
+        Costs nothing when no sync code ran since the last call.
+        """
+        if self._idle_sent:
+            return
+        with self._lock:
+            self._idle_sent = True
+            if self._served:
+                self._jobs.put(_IDLE)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """End the thread once its calls are done, closing its database connections.
+
+        Never blocks (the caller is the event loop): ``wait`` is ignored.
+        """
+        with self._lock:
+            self._shut = True
+            if self._served:
+                self._jobs.put(_SHUTDOWN)
+
+    def _work(self) -> None:
+        # Run this connection's calls in the calling thread until it lets go of it.
+        jobs = self._jobs
+        waited = False  # the view waited for a message since this thread's last call
+        holding = False  # a database connection stays open (CONN_MAX_AGE > 0)
+        while True:
+            try:
+                job = jobs.get(timeout=None if holding else LINGER)
+            except queue.Empty:
+                job = _IDLE
+            if job is _SHUTDOWN:
+                _tidy(connections.close_all)  # this thread's; pooled ones go back
+                with self._lock:
+                    self._served = False
+                return
+            if job is _IDLE:
+                holding = _tidy(db.release)
+                waited = True
+                if not holding:
+                    with self._lock:
+                        if jobs.empty():
+                            self._served = False
+                            return
+                continue
+            if waited:  # as Django does before a request: drop what broke or expired
+                _tidy(db.release)
+                waited = False
+            future, fn, args, kwargs = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as error:
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+            del job, future, fn, args, kwargs
+            holding = False
+
+
+_spares: list[queue.SimpleQueue[ConnectionThread | None]] = []  # one inbox per spare
+_spares_lock = threading.Lock()
+
+
+def _serve(executor: ConnectionThread) -> None:
+    # Hand the connection to a spare thread, or start one.
+    with _spares_lock:
+        inbox = _spares.pop() if _spares else None
+    if inbox is not None:
+        inbox.put(executor)
+    else:
+        threading.Thread(
+            target=_thread, args=(executor,), name="django_websocket connection", daemon=True
+        ).start()
+
+
+def _thread(executor: ConnectionThread | None) -> None:
+    # A thread's life: serve a connection, then wait as a spare for the next one.
+    inbox: queue.SimpleQueue[ConnectionThread | None] = queue.SimpleQueue()
+    while executor is not None:
+        executor._work()
+        del executor
+        with _spares_lock:
+            if len(_spares) >= SPARES:
+                return
+            _spares.append(inbox)
+        try:
+            executor = inbox.get(timeout=SPARE_LINGER)
+        except queue.Empty:
+            with _spares_lock:
+                if inbox in _spares:
+                    _spares.remove(inbox)
+                    return
+            executor = inbox.get()  # taken just now: a connection is on its way
+
+
+def _tidy(release: Callable[[], bool | None]) -> bool:
+    # The thread must go on (or end cleanly) whatever closing a connection raises.
+    try:
+        return bool(release())
+    except Exception:
+        logger.exception("Closing a database connection failed")
+        return False
+
+
+def current_thread() -> ConnectionThread | None:
+    """Return the connection thread of the running connection, if any."""
+    return _current.get()
+
+
+_EXECUTOR_ARGUMENT = "executor" in inspect.signature(ThreadSensitiveContext).parameters
+
+
+@contextlib.asynccontextmanager
+async def thread_sensitive() -> AsyncIterator[ConnectionThread]:
+    """Run the block's thread-sensitive sync calls on a new :class:`ConnectionThread`."""
+    executor = ConnectionThread()
+    token = _current.set(executor)
+    try:
+        if _EXECUTOR_ARGUMENT:  # asgiref >= 3.13
+            async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg, unused-ignore]
+                yield executor
+        else:  # what asgiref >= 3.13 does with the argument
+            async with ThreadSensitiveContext() as context:
+                SyncToAsync.context_to_thread_executor[context] = executor  # type: ignore[assignment, unused-ignore]
+                try:
+                    yield executor
+                finally:
+                    SyncToAsync.context_to_thread_executor.pop(context, None)
+    finally:
+        executor.shutdown()
+        _current.reset(token)
