@@ -23,6 +23,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 
+from . import lifecycle
 from .asyncio.asgi import ASGITransport, Event, Receive, Scope, Send
 from .asyncio.connection import Connection
 from .asyncio.threads import thread_sensitive
@@ -155,6 +156,7 @@ class WebSocketHandler(WebSocketHandlerMixin, ASGIHandler):
             await self._end(connection, response)
         finally:
             await connection.stop()
+            await lifecycle.aended(protocol)  # the signal, the log line, metrics
             await sync_to_async(response.close)()  # sends request_finished
 
     async def close_all(self, code: int, reason: str) -> None:

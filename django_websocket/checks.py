@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from . import metrics
 from .conf import conf
 
 __all__ = [
@@ -50,6 +51,11 @@ E005 = checks.Error(
     hint='Messages per period, per connection: "10/s", "100/5m", "60/m", "1000/h" '
     "(units s, m, h, d).",
     id="django_websocket.E005",
+)
+E006 = checks.Error(
+    "WEBSOCKET_METRICS is on but prometheus-client is not installed.",
+    hint="pip install django-websocket-views[prometheus], or turn WEBSOCKET_METRICS off.",
+    id="django_websocket.E006",
 )
 
 W001 = checks.Warning(
@@ -98,6 +104,8 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
         conf.RATE_LIMIT  # noqa: B018 (reading it parses it)
     except (TypeError, ValueError):
         errors.append(E005)
+    if conf.METRICS and not metrics.available():
+        errors.append(E006)
     return errors
 
 

@@ -97,5 +97,10 @@ class _Settings:
         broadcast buffer is full."""
         return str(getattr(settings, "WEBSOCKET_SLOW_CLIENT", "drop"))
 
+    @property
+    def METRICS(self) -> bool:
+        """``WEBSOCKET_METRICS``: record Prometheus metrics (needs ``prometheus-client``)."""
+        return bool(getattr(settings, "WEBSOCKET_METRICS", False))
+
 
 conf = _Settings()

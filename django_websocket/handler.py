@@ -11,10 +11,11 @@ refused before the view runs:
 - a cross-site handshake (``origin.py``): 403;
 
 then applies the view's options to the connection core, gives the view the
-``request.websocket`` that fits it (blocking or awaited), and turns its outcome into
-something Django's response machinery accepts: a view that returns nothing (or lets
-``ConnectionClosed`` escape) yields a private 101 response, so middleware sees a
-response; a view that raises after the handshake marks the connection failed (the
+``request.websocket`` that fits it (blocking or awaited) and the connection its
+:class:`~django_websocket.lifecycle.Lifecycle` (signals, log line, metrics), and turns
+its outcome into something Django's response machinery accepts: a view that returns
+nothing (or lets ``ConnectionClosed`` escape) yields a private 101 response, so
+middleware sees a response; a view that raises after the handshake marks the connection failed (the
 adapter closes with 1011) and Django logs it as usual. How the view finally closes or
 denies the connection is the core's rule (:meth:`Protocol.end_code
 <django_websocket.protocol.Protocol.end_code>`), carried out by the server adapter.
@@ -38,6 +39,7 @@ from django.urls import NoReverseMatch
 from .conf import conf
 from .decorators import ViewOptions, view_options
 from .exceptions import ConnectionClosed
+from .lifecycle import Lifecycle
 from .origin import origin_allowed
 from .protocol import Protocol
 from .request import Session, WebSocketRequest
@@ -92,6 +94,7 @@ class WebSocketHandlerMixin:
             session = request.websocket_session
             _configure(session, opts)
             request.websocket = session.front_end(is_async=is_async)
+            session.protocol.observer = Lifecycle(request, sender=type(self), is_async=is_async)
             return None
 
         if is_async or self.handles_async:

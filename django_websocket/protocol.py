@@ -27,6 +27,10 @@ The rules, in the order a connection meets them:
 - **The view's outcome** decides the last close: 1000 when it returns, 1011 when it
   raised or answered with a 5xx after the handshake; a response returned before the
   handshake denies it.
+- **The lifecycle** is announced exactly once each way: the accept
+  (:meth:`Protocol.take_connected`) and the end (:meth:`Protocol.take_disconnected`),
+  with the facts the signals, the connection log and metrics report (when it was
+  accepted or the status it was denied with, messages each way).
 """
 
 from __future__ import annotations
@@ -37,12 +41,15 @@ import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol as _Interface
 
 from .exceptions import ConnectionClosed, WebSocketError
 
 __all__ = [
     "CloseAction",
     "Message",
+    "Meter",
+    "Observer",
     "Protocol",
     "RateLimit",
     "State",
@@ -196,6 +203,26 @@ class TokenBucket:
         return True
 
 
+class Observer(_Interface):
+    """Who hears of the accept: :class:`django_websocket.lifecycle.Lifecycle`."""
+
+    def connected(self) -> None:
+        """The handshake was accepted; called in the view's thread (sync code)."""
+
+    async def aconnected(self) -> None:
+        """The handshake was accepted; awaited on the event loop that accepted it."""
+
+
+class Meter(_Interface):
+    """What counts each message (metrics): :class:`django_websocket.metrics.Meter`."""
+
+    def received(self, message: Message) -> None:
+        """Count a message that arrived."""
+
+    def sent(self, message: Message) -> None:
+        """Count a message that went out."""
+
+
 class Protocol:
     """The state and rules of one connection; drivers do the I/O it asks for.
 
@@ -223,6 +250,7 @@ class Protocol:
         self.failed = False  # the view raised after the handshake
         self.unread: deque[Message] = deque()
         self._close_hooks: list[Callable[[], None]] = []
+        self._init_lifecycle()
 
     # -- The handshake -----------------------------------------------------------------
 
@@ -252,10 +280,11 @@ class Protocol:
         self.state = State.OPEN
         self.subprotocol = subprotocol
         self.last_message_at = now
+        self.accepted_at = now
         return subprotocol
 
-    def deny(self) -> None:
-        """Move from CONNECTING to CLOSED: the handshake is refused.
+    def deny(self, status: int = 403) -> None:
+        """Move from CONNECTING to CLOSED: the handshake is refused with HTTP ``status``.
 
         Raises:
             WebSocketError: the handshake is already decided.
@@ -263,6 +292,7 @@ class Protocol:
         if self.state is not State.CONNECTING:
             raise WebSocketError(f"cannot deny a handshake in state {self.state.name}")
         self.state = State.CLOSED
+        self.denied_status = status
 
     # -- Incoming messages -------------------------------------------------------------
 
@@ -279,6 +309,9 @@ class Protocol:
             return False
         # The common case first, with no call: short enough in any encoding.
         if len(message) * 4 <= self.max_size or not too_big(message, self.max_size):
+            self.messages_received += 1
+            if self.meter is not None:
+                self.meter.received(message)
             return True
         self.close(*TOO_BIG)
         return False
@@ -381,6 +414,44 @@ class Protocol:
         """Return the hooks to run now; each is returned once, however often this is called."""
         hooks, self._close_hooks = self._close_hooks, []
         return hooks
+
+    # -- The lifecycle: what the signals, the connection log and metrics report --------
+
+    accepted_at: float | None  # the driver's clock at the accept
+    denied_status: int | None  # the HTTP status of a refused handshake
+
+    def _init_lifecycle(self) -> None:
+        self.accepted_at = None
+        self.denied_status = None
+        self.messages_received = 0  # messages that arrived within the size limit
+        self.messages_sent = 0  # messages the socket took (the view's and the groups')
+        self.observer: Observer | None = None  # set by the handler before the view runs
+        self.meter: Meter | None = None  # set when metrics are on
+        self._announced = False
+        self._ended = False
+
+    def sent(self, message: Message) -> None:
+        """Count ``message`` as sent; drivers call it once the socket (server) took it."""
+        self.messages_sent += 1
+        if self.meter is not None:
+            self.meter.sent(message)
+
+    def take_connected(self) -> bool:
+        """Return ``True`` once, after the accept: the caller announces the connection."""
+        if self.accepted_at is None or self._announced:
+            return False
+        self._announced = True
+        return True
+
+    def take_disconnected(self) -> bool:
+        """Return ``True`` once, for an accepted connection: the caller announces its end.
+
+        Call it once the view is done and the socket closed.
+        """
+        if self.accepted_at is None or self._ended:
+            return False
+        self._ended = True
+        return True
 
     # -- The view's outcome ------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
-from . import greenlets
+from . import greenlets, lifecycle
 from .asyncio.asgi import ASGITransport
 from .asyncio.connection import Connection as AsyncConnection
 from .asyncio.socket import SocketServer
@@ -169,6 +169,7 @@ class WebSocketHandler(WebSocketHandlerMixin, WSGIHandler):
         sock = environ.get("gunicorn.socket")
         refusal = _cannot_serve(environ, sock)
         if refusal is not None or sock is None:
+            lifecycle.refused(503)
             return _respond(refusal or HttpResponse(status=503), start_response)
         framing = Framing(
             handshake_from_environ(environ),
@@ -179,6 +180,7 @@ class WebSocketHandler(WebSocketHandlerMixin, WSGIHandler):
         )
         rejected = framing.refusal
         if rejected is not None:  # a malformed handshake: the client's error, not ours
+            lifecycle.refused(rejected.status_code)
             response = HttpResponse(rejected.body, status=rejected.status_code)
             for name, value in rejected.headers.raw_items():
                 if name.lower() not in ("connection", "date", "content-length"):
@@ -236,8 +238,11 @@ class WebSocketHandler(WebSocketHandlerMixin, WSGIHandler):
         )
         if code is None:
             session.connection.stop_offers()
+            protocol.deny(response.status_code)
+            lifecycle.ended(protocol)
             return response  # a denial: an ordinary HTTP response
         session.end(code)
+        lifecycle.ended(protocol)  # the signal, the log line, metrics
         response.close()  # request_finished, as the WSGI server would have it
         # The socket was ours: the worker must not write a response on it. gunicorn's
         # workers take StopIteration from the application as "close this connection".

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from django.core import checks
 from django.test import override_settings
 
-from django_websocket.checks import E001, E002, E005, W002, W003, W004, check_app_order
+from django_websocket.checks import E001, E002, E005, E006, W002, W003, W004, check_app_order
 
 
 def run_checks() -> list[checks.CheckMessage]:
@@ -65,3 +67,11 @@ def test_staticfiles_before_django_websocket_is_w004() -> None:
     with override_settings(INSTALLED_APPS=apps[::-1]):
         assert check_app_order() == []
     assert W004 not in run_checks()  # the test project has no staticfiles
+
+
+def test_metrics_without_prometheus_client_is_e006(monkeypatch: pytest.MonkeyPatch) -> None:
+    with override_settings(WEBSOCKET_METRICS=True):
+        assert E006 not in run_checks()  # installed (the dev extra)
+        monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import fails
+        assert E006 in run_checks()
+    assert E006 not in run_checks()  # off by default

@@ -307,3 +307,46 @@ def test_rate_limit_is_per_connection() -> None:
     assert not first.receive("b", 0.0)
     assert second.receive("a", 0.0)  # the other connection's bucket is its own
     assert second.rate_limit == limit
+
+
+# -- The lifecycle -----------------------------------------------------------------------
+
+
+def test_lifecycle_is_announced_once_each_way_only_after_the_accept() -> None:
+    protocol = Protocol(max_queue=4, max_size=100)
+    assert not protocol.take_connected() and not protocol.take_disconnected()
+    protocol.accept(now=5.0)
+    assert protocol.accepted_at == 5.0
+    assert protocol.take_connected() and not protocol.take_connected()
+    protocol.close(1001, "bye")
+    assert protocol.take_disconnected() and not protocol.take_disconnected()
+
+
+def test_denied_handshake_records_its_status_and_is_never_announced() -> None:
+    protocol = Protocol(max_queue=4, max_size=100)
+    protocol.deny(401)
+    assert protocol.denied_status == 401
+    closed = Protocol(max_queue=4, max_size=100)
+    closed.close(1000, "")  # a close before the handshake refuses it with 403
+    assert closed.denied_status == 403
+    assert not protocol.take_connected() and not protocol.take_disconnected()
+
+
+def test_messages_are_counted_each_way_and_metered() -> None:
+    seen: list[tuple[str, object]] = []
+
+    class Meter:
+        def received(self, message: object) -> None:
+            seen.append(("in", message))
+
+        def sent(self, message: object) -> None:
+            seen.append(("out", message))
+
+    protocol = Protocol(max_queue=4, max_size=10)
+    protocol.accept()
+    protocol.meter = Meter()
+    assert protocol.receive("hi", 1.0)
+    assert not protocol.receive(b"x" * 11, 2.0)  # too big: refused, not counted
+    protocol.sent("ho")
+    assert (protocol.messages_received, protocol.messages_sent) == (1, 1)
+    assert seen == [("in", "hi"), ("out", "ho")]

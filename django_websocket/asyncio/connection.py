@@ -97,10 +97,13 @@ class Connection:
             self._start_reader()
         if self.protocol.idle_timeout is not None:
             self._arm_idle_timer()
+        observer = self.protocol.observer
+        if observer is not None:
+            await observer.aconnected()
 
     async def deny(self, status: int, headers: Sequence[Header], body: bytes) -> None:
         """Refuse the handshake with an HTTP response."""
-        self.protocol.deny()
+        self.protocol.deny(status)
         self._finish()
         await self.transport.deny(status, headers, body)
 
@@ -208,6 +211,7 @@ class Connection:
             await self._send(event)
         except OSError as exc:  # ASGI servers raise an OSError on a dead connection
             raise ConnectionClosed.for_code(1006) from exc
+        protocol.sent(message)
 
     # -- Groups ---------------------------------------------------------------------------
 

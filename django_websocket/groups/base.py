@@ -22,7 +22,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 from typing import Protocol as _Interface
 
-from .. import greenlets
+from .. import greenlets, metrics
 from ..bridge import bridge_for, running_loop
 from ..exceptions import WebSocketError
 from ..protocol import Message, Protocol, State, check_message
@@ -233,7 +233,9 @@ class GroupBackend:
     def deliver(self, name: str, message: Message, exclude: Protocol | None = None) -> int:
         """Offer ``message`` to every local member of ``name``; return how many took it."""
         members = [m for m in self._members.get(name, ()) if m.protocol is not exclude]
-        return sum(member.offer(message) for member in members)
+        delivered = sum(member.offer(message) for member in members)
+        metrics.broadcast(self, delivered, len(members) - delivered)
+        return delivered
 
     # Hopping to the home loop.
 

@@ -41,13 +41,16 @@ class BridgedConnection:
         return self._bridge.call(coroutine)
 
     def accept(self, subprotocol: str | None = None, headers: Sequence[Header] = ()) -> None:
-        """Complete the handshake."""
+        """Complete the handshake (and announce it, from this thread)."""
         self._call(self.connection.accept(subprotocol, headers))
+        observer = self.protocol.observer
+        if observer is not None:
+            observer.connected()
 
     def receive(self, timeout: float | None = None) -> Message | None:
         """Return the next message (accepting first if needed); ``None`` once closed."""
         if self.protocol.must_accept:
-            self._call(self.connection.accept())
+            self.accept()
         connection = self.connection
         if connection.count_messages():
             return connection.read_nowait()
@@ -63,7 +66,7 @@ class BridgedConnection:
     def read(self) -> Message | None:
         """Return a message already received, or ``None``."""
         if self.protocol.must_accept:
-            self._call(self.connection.accept())
+            self.accept()
         return self.connection.read_nowait()
 
     def count_messages(self) -> int:
@@ -72,6 +75,8 @@ class BridgedConnection:
 
     def send(self, message: Message) -> None:
         """Send one message; return once the server has taken it."""
+        if self.protocol.must_accept:
+            self.accept()
         self._call(self.connection.send(message))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -80,6 +85,8 @@ class BridgedConnection:
 
     def join(self, group: str) -> None:
         """Add the socket to a group (accepting first if needed)."""
+        if self.protocol.must_accept:
+            self.accept()
         self._call(self.connection.join(group))
 
     def leave(self, group: str) -> None:

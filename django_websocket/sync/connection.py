@@ -87,10 +87,13 @@ class Connection:
         with self._lock:
             self.framing.accept(chosen, headers)
             self._write_framed(blocking=True)
+        observer = self.protocol.observer
+        if observer is not None:
+            observer.connected()
 
     def deny(self, status: int, headers: Sequence[Header], body: bytes) -> None:
         """Refuse the handshake with an HTTP response written on the socket."""
-        self.protocol.deny()
+        self.protocol.deny(status)
         self._write_denial(status, headers, body)
 
     def _write_denial(self, status: int, headers: Sequence[Header], body: bytes) -> None:
@@ -167,6 +170,7 @@ class Connection:
                 self._send_green(data)
             else:
                 self.sock.sendall(data)  # the common case
+        protocol.sent(message)
 
     # -- Closing --------------------------------------------------------------------------
 
@@ -298,6 +302,7 @@ class Connection:
                 return
         for message in outbox.take_all():
             self.framing.send(message)
+            self.protocol.sent(message)
 
     def _wake(self) -> None:
         waker = self._waker

@@ -61,10 +61,17 @@ if os.environ.get("TEST_WEBSOCKET_SLOW_CLIENT"):
 for _name in ("PING_INTERVAL", "PING_TIMEOUT"):
     if os.environ.get(f"TEST_WEBSOCKET_{_name}"):
         globals()[f"WEBSOCKET_{_name}"] = float(os.environ[f"TEST_WEBSOCKET_{_name}"])
+if os.environ.get("TEST_WEBSOCKET_METRICS") == "1":
+    WEBSOCKET_METRICS = True
 LOGIN_URL = "/login/"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django.request": {"handlers": ["console"], "level": "WARNING"}},
+    "loggers": {
+        "django.request": {"handlers": ["console"], "level": "WARNING"},
+        "django.dispatch": {"handlers": ["console"], "level": "ERROR"},  # raising receivers
+        "django_websocket": {"handlers": ["console"], "level": "INFO"},  # the connection log
+        "django_websocket.framing": {"level": "WARNING"},
+    },
 }

@@ -43,6 +43,7 @@ urlpatterns = [
         "async_crash/",
         "async_deny/",
         "http_ok/",
+        "metrics/",
     ]
 ] + [path("private/echo/", views.async_echo)]
 urlpatterns += [

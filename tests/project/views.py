@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 
@@ -590,6 +591,61 @@ def client_page(request):
     """A page that loads the client as a classic script, or with ?as=module as a module."""
     kind = request.GET.get("as", "classic")
     return HttpResponse(CLIENT_PAGE.format(script=CLIENT_SCRIPTS[kind], kind=kind))
+
+
+# --- Signals and metrics (tests/test_signals.py, tests/test_metrics.py). -------------
+
+if os.environ.get("TEST_WEBSOCKET_SIGNALS_FILE"):
+    import json
+
+    from django_websocket.signals import websocket_connected, websocket_disconnected
+
+    _SIGNALS_FILE = os.environ["TEST_WEBSOCKET_SIGNALS_FILE"]
+
+    def _write_signal(receiver_kind, signal, sender, request, websocket, **facts):
+        line = {
+            "receiver": receiver_kind,
+            "signal": "connected" if signal is websocket_connected else "disconnected",
+            "path": request.path,
+            "websocket": type(websocket).__name__,
+            "pid": os.getpid(),
+            **{key: value for key, value in facts.items() if key != "duration"},
+        }
+        if "duration" in facts:
+            line["duration_ok"] = facts["duration"] >= 0
+        with open(_SIGNALS_FILE, "a") as out:  # one write per line: safe across processes
+            out.write(json.dumps(line) + "\n")
+
+    def _sync_receiver(signal, sender, request, websocket, **facts):
+        _write_signal("sync", signal, sender, request, websocket, **facts)
+
+    async def _async_receiver(signal, sender, request, websocket, **facts):
+        _write_signal("async", signal, sender, request, websocket, **facts)
+
+    def _raising_receiver(**kwargs):
+        raise RuntimeError("a receiver that raises")
+
+    for _signal in (websocket_connected, websocket_disconnected):
+        _signal.connect(_sync_receiver)
+        _signal.connect(_async_receiver)
+        _signal.connect(_raising_receiver)
+
+
+def metrics(request):
+    """Prometheus' exposition of the default registry (multiprocess-aware, as documented)."""
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        REGISTRY,
+        CollectorRegistry,
+        generate_latest,
+        multiprocess,
+    )
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def login_page(request):
