@@ -19,13 +19,12 @@ thread-local state does not outlive a wait.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import inspect
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
@@ -202,22 +201,45 @@ def current_thread() -> ConnectionThread | None:
 _EXECUTOR_ARGUMENT = "executor" in inspect.signature(ThreadSensitiveContext).parameters
 
 
-@contextlib.asynccontextmanager
-async def thread_sensitive() -> AsyncIterator[ConnectionThread]:
-    """Run the block's thread-sensitive sync calls on a new :class:`ConnectionThread`."""
-    executor = ConnectionThread()
-    token = _current.set(executor)
-    try:
-        if _EXECUTOR_ARGUMENT:  # asgiref >= 3.13
-            async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg, unused-ignore]
-                yield executor
-        else:  # what asgiref >= 3.13 does with the argument
-            async with ThreadSensitiveContext() as context:
+def thread_sensitive() -> _ThreadSensitive:
+    """Run the block's thread-sensitive sync calls on a new :class:`ConnectionThread`.
+
+    ``async with thread_sensitive() as executor:``; the thread ends with the block.
+    """
+    return _ThreadSensitive()
+
+
+class _ThreadSensitive:
+    # What thread_sensitive() returns: a class rather than an @asynccontextmanager, whose
+    # suspended generator would wait, with its frame, for every idle socket's close.
+
+    __slots__ = ("_context", "_executor", "_token")
+
+    async def __aenter__(self) -> ConnectionThread:
+        executor = self._executor = ConnectionThread()
+        self._token = _current.set(executor)
+        try:
+            if _EXECUTOR_ARGUMENT:  # asgiref >= 3.13
+                context = ThreadSensitiveContext(executor=executor)  # type: ignore[call-arg, unused-ignore]
+                await context.__aenter__()  # type: ignore[no-untyped-call]
+            else:  # what asgiref >= 3.13 does with the argument
+                context = ThreadSensitiveContext()
+                await context.__aenter__()  # type: ignore[no-untyped-call]
                 SyncToAsync.context_to_thread_executor[context] = executor  # type: ignore[assignment, unused-ignore]
-                try:
-                    yield executor
-                finally:
-                    SyncToAsync.context_to_thread_executor.pop(context, None)
-    finally:
-        executor.shutdown()
-        _current.reset(token)
+        except BaseException:
+            self._end()
+            raise
+        self._context = context
+        return executor
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            if not _EXECUTOR_ARGUMENT:
+                SyncToAsync.context_to_thread_executor.pop(self._context, None)
+            await self._context.__aexit__(*exc_info)  # type: ignore[no-untyped-call]
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        self._executor.shutdown()
+        _current.reset(self._token)
