@@ -45,6 +45,7 @@ from .request import Session, WebSocketRequest
 __all__ = ["ViewReturned", "WebSocketHandlerMixin"]
 
 _MAX_GUARDS = 1000  # guarded views kept per handler
+_VIEW_TASK = "django_websocket view"  # the name of every async view's task
 
 
 class ViewReturned(HttpResponse):
@@ -166,7 +167,10 @@ class WebSocketHandlerMixin:
         chain around it. (A plain method returning the task: no coroutine frame of its
         own waits with every idle socket.)
         """
-        task: asyncio.Future[Any] = asyncio.ensure_future(view(request, *args, **kwargs))
+        awaitable = view(request, *args, **kwargs)
+        if asyncio.iscoroutine(awaitable):  # named: before 3.12 a default name is a string each
+            return asyncio.get_running_loop().create_task(awaitable, name=_VIEW_TASK)
+        task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
         return task
 
     async def run_sync_view(
@@ -206,7 +210,7 @@ def _login_path() -> str | None:
 
 def _configure(session: Session, options: ViewOptions) -> None:
     protocol = session.protocol
-    protocol.preferred_subprotocols = list(options.subprotocols)
+    protocol.preferred_subprotocols = options.subprotocols  # a tuple: shared, not copied
     if protocol.must_accept:  # the idle timeout starts at the accept
         protocol.idle_timeout = (
             conf.IDLE_TIMEOUT if options.idle_timeout is None else options.idle_timeout

@@ -117,7 +117,7 @@ class Protocol:
             raise ValueError("max_queue must be at least 1")
         self.state = State.CONNECTING
         self.offered_subprotocols = list(offered_subprotocols)
-        self.preferred_subprotocols: list[str] = []  # the view's, set before it runs
+        self.preferred_subprotocols: Sequence[str] = ()  # the view's, set before it runs
         self.subprotocol: str | None = None
         self.close_code: int | None = None
         self.close_reason = ""

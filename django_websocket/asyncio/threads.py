@@ -64,7 +64,9 @@ class ConnectionThread(Executor):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # The calls for the thread, there only while a thread serves this connection: an
+        # idle socket keeps no queue.
+        self._jobs: queue.SimpleQueue[Any] | None = None
         self._served = False  # a thread serves this connection
         self._idle_sent = True  # nothing ran since the last idle()
         self._shut = False
@@ -81,6 +83,8 @@ class ConnectionThread(Executor):
             if self._shut:
                 raise RuntimeError("cannot run new calls after the connection ended")
             self._idle_sent = False
+            if self._jobs is None:
+                self._jobs = queue.SimpleQueue()
             self._jobs.put((future, fn, args, kwargs))
             if not self._served:
                 self._served = True
@@ -96,7 +100,7 @@ class ConnectionThread(Executor):
             return
         with self._lock:
             self._idle_sent = True
-            if self._served:
+            if self._jobs is not None:  # a thread serves this connection
                 self._jobs.put(_IDLE)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -106,12 +110,14 @@ class ConnectionThread(Executor):
         """
         with self._lock:
             self._shut = True
-            if self._served:
+            if self._jobs is not None:  # a thread serves this connection
                 self._jobs.put(_SHUTDOWN)
 
     def _work(self) -> None:
         # Run this connection's calls in the calling thread until it lets go of it.
         jobs = self._jobs
+        if jobs is None:  # cannot happen: submit() made it before it called for a thread
+            return
         waited = False  # the view waited for a message since this thread's last call
         holding = False  # a database connection stays open (CONN_MAX_AGE > 0)
         while True:
@@ -123,6 +129,7 @@ class ConnectionThread(Executor):
                 _tidy(connections.close_all)  # this thread's; pooled ones go back
                 with self._lock:
                     self._served = False
+                    self._jobs = None
                 return
             if job is _IDLE:
                 holding = _tidy(db.release)
@@ -131,6 +138,7 @@ class ConnectionThread(Executor):
                     with self._lock:
                         if jobs.empty():
                             self._served = False
+                            self._jobs = None
                             return
                 continue
             if waited:  # as Django does before a request: drop what broke or expired
