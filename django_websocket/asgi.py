@@ -32,7 +32,7 @@ from .exceptions import ConnectionClosed
 from .groups.base import serve_on
 from .handler import ViewReturned, WebSocketHandlerMixin
 from .protocol import Protocol
-from .request import SESSION, WebSocketASGIRequest
+from .request import WebSocketASGIRequest, handshake_scope
 from .shutdown import SignalChain
 from .sync.bridged import BridgedConnection
 from .websocket import AsyncWebSocket, WebSocket
@@ -62,7 +62,10 @@ class ASGIApplication:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "websocket":
-            await self.websocket_handler(scope, receive, send)
+            # What WebSocketHandler.__call__ does, without its coroutine frame waiting
+            # with every idle socket.
+            async with thread_sensitive():
+                await self.websocket_handler.handle(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:
@@ -97,6 +100,8 @@ class ASGISession:
     :class:`~django_websocket.sync.bridged.BridgedConnection`; an async view gets
     :class:`~django_websocket.websocket.AsyncWebSocket` over the connection itself.
     """
+
+    __slots__ = ("connection", "protocol")
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -142,7 +147,7 @@ class WebSocketHandler(WebSocketHandlerMixin, ASGIHandler):
         serve_on(connection.loop)  # the process's home loop for groups
         set_script_prefix(get_script_prefix(scope))
         await signals.request_started.asend(sender=self.__class__, scope=scope)
-        scope = {**scope, SESSION: ASGISession(connection)}
+        scope = handshake_scope(scope, ASGISession(connection))
         request, response = self.create_request(scope, io.BytesIO())
         if request is not None:
             self._connections.add(connection)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +46,9 @@ from .request import Session, WebSocketRequest
 
 __all__ = ["ViewReturned", "WebSocketHandlerMixin"]
 
+_MAX_GUARDS = 1000  # guarded views kept per handler
+_VIEW_TASK = "django_websocket view"  # the name of every async view's task
+
 
 class ViewReturned(HttpResponse):
     """What the middleware chain sees once a WebSocket view has returned nothing."""
@@ -61,6 +64,7 @@ class WebSocketHandlerMixin:
     """
 
     handles_async: bool = True  # ASGI: the guard is a coroutine for every view
+    _guards: dict[Callable[..., Any], Callable[..., Any]]  # view -> guarded, see guard()
 
     def resolve_request(self, request: HttpRequest) -> Any:
         """Resolve the view as Django does, then guard it for WebSocket use."""
@@ -76,12 +80,32 @@ class WebSocketHandlerMixin:
         return view
 
     def guard(self, view: Callable[..., Any]) -> Callable[..., Any]:
-        """Return ``view`` wrapped for WebSocket use (see the module docstring)."""
-        options = view_options(view)
+        """Return ``view`` wrapped for WebSocket use (see the module docstring).
+
+        The wrapper of a view is made once and reused for every handshake it serves: an
+        idle socket's request holds no wrapper of its own.
+        """
         is_async = iscoroutinefunction(view)
         unsupported = self.refuse_view(view, is_async=is_async)
         if unsupported is not None:
             return lambda request, *args, **kwargs: unsupported
+        try:
+            guards = self._guards
+        except AttributeError:
+            guards = self._guards = {}
+        try:
+            return guards[view]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable callable: wrap it each time
+            return self._guard(view, is_async=is_async)
+        if len(guards) >= _MAX_GUARDS:  # views made afresh for each request: no leak
+            guards.clear()
+        guarded = guards[view] = self._guard(view, is_async=is_async)
+        return guarded
+
+    def _guard(self, view: Callable[..., Any], *, is_async: bool) -> Callable[..., Any]:
+        options = view_options(view)
 
         def refusal(request: WebSocketRequest) -> HttpResponse | None:
             # Before the view: what is refused, or None once the view may run.
@@ -104,12 +128,19 @@ class WebSocketHandlerMixin:
                 refused = refusal(request)
                 if refused is not None:
                     return refused
+                # As _view_outcome(), written out: a suspended generator for every idle
+                # socket is memory for nothing.
                 response = None
-                with _view_outcome(request.websocket_session.protocol):
+                try:
                     if is_async:
                         response = await self.run_async_view(view, request, args, kwargs)
                     else:
                         response = await self.run_sync_view(view, request, args, kwargs)
+                except ConnectionClosed:
+                    pass
+                except Exception:
+                    _view_failed(request.websocket_session.protocol)
+                    raise
                 return ViewReturned() if response is None else response
 
             return guarded
@@ -130,15 +161,20 @@ class WebSocketHandlerMixin:
         """Return the response that refuses a view this server cannot run, or ``None``."""
         return None
 
-    async def run_async_view(
+    def run_async_view(
         self, view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any
-    ) -> Any:
-        """Run an async view, in a task of its own.
+    ) -> Awaitable[Any]:
+        """Start an async view in a task of its own; return what to await for its result.
 
         So a message resumes only the view's frames, not those of Django's middleware
-        chain around it.
+        chain around it. (A plain method returning the task: no coroutine frame of its
+        own waits with every idle socket.)
         """
-        return await asyncio.ensure_future(view(request, *args, **kwargs))
+        awaitable = view(request, *args, **kwargs)
+        if asyncio.iscoroutine(awaitable):  # named: before 3.12 a default name is a string each
+            return asyncio.get_running_loop().create_task(awaitable, name=_VIEW_TASK)
+        task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
+        return task
 
     async def run_sync_view(
         self, view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any
@@ -177,7 +213,7 @@ def _login_path() -> str | None:
 
 def _configure(session: Session, options: ViewOptions) -> None:
     protocol = session.protocol
-    protocol.preferred_subprotocols = list(options.subprotocols)
+    protocol.preferred_subprotocols = options.subprotocols  # a tuple: shared, not copied
     if protocol.must_accept:  # the idle timeout starts at the accept
         protocol.idle_timeout = (
             conf.IDLE_TIMEOUT if options.idle_timeout is None else options.idle_timeout
@@ -196,5 +232,9 @@ def _view_outcome(protocol: Protocol) -> Iterator[None]:
     except ConnectionClosed:
         pass
     except Exception:
-        protocol.failed = not protocol.must_accept
+        _view_failed(protocol)
         raise
+
+
+def _view_failed(protocol: Protocol) -> None:
+    protocol.failed = not protocol.must_accept

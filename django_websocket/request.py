@@ -28,6 +28,7 @@ __all__ = [
     "WebSocketRequest",
     "WebSocketWSGIRequest",
     "attach_http",
+    "handshake_scope",
     "is_websocket_request",
 ]
 
@@ -70,12 +71,31 @@ class WebSocketRequest(HttpRequest):
         return True
 
 
+def handshake_scope(scope: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Return a copy of an ASGI ``websocket`` scope fit for Django's request: a GET over
+    ``http`` (``ws``) or ``https`` (``wss``), with the connection's ``session`` under
+    :data:`SESSION`.
+
+    The one copy the request keeps (as ``request.scope``) for the socket's life; the
+    server's own scope is left untouched.
+    """
+    scheme = _SCHEMES.get(scope.get("scheme", "ws"), "http")
+    return {**scope, "method": "GET", "scheme": scheme, SESSION: session}
+
+
 class WebSocketASGIRequest(WebSocketRequest, ASGIRequest):
-    """A WebSocket handshake from an ASGI server, as a GET request (``ws`` → ``http``)."""
+    """A WebSocket handshake from an ASGI server, as a GET request (``ws`` → ``http``).
+
+    Args:
+        scope: what :func:`handshake_scope` returns (kept as it is), or the server's
+            ``websocket`` scope with the session under :data:`SESSION` (copied).
+        body_file: the request body (a handshake has none).
+    """
 
     def __init__(self, scope: dict[str, Any], body_file: Any) -> None:
-        scheme = _SCHEMES.get(scope.get("scheme", "ws"), "http")
-        super().__init__({**scope, "method": "GET", "scheme": scheme}, body_file)
+        if scope.get("method") != "GET":  # the server's scope, not handshake_scope()'s
+            scope = handshake_scope(scope, scope[SESSION])
+        super().__init__(scope, body_file)
         self._start_websocket(scope[SESSION])
 
 

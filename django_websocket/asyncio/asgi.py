@@ -33,6 +33,8 @@ class ASGITransport:
         send: the server's send callable.
     """
 
+    __slots__ = ("receive", "scope", "send")
+
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
         self.receive = receive

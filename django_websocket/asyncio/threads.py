@@ -19,13 +19,12 @@ thread-local state does not outlive a wait.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import inspect
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
@@ -65,7 +64,9 @@ class ConnectionThread(Executor):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # The calls for the thread, there only while a thread serves this connection: an
+        # idle socket keeps no queue.
+        self._jobs: queue.SimpleQueue[Any] | None = None
         self._served = False  # a thread serves this connection
         self._idle_sent = True  # nothing ran since the last idle()
         self._shut = False
@@ -82,6 +83,8 @@ class ConnectionThread(Executor):
             if self._shut:
                 raise RuntimeError("cannot run new calls after the connection ended")
             self._idle_sent = False
+            if self._jobs is None:
+                self._jobs = queue.SimpleQueue()
             self._jobs.put((future, fn, args, kwargs))
             if not self._served:
                 self._served = True
@@ -97,7 +100,7 @@ class ConnectionThread(Executor):
             return
         with self._lock:
             self._idle_sent = True
-            if self._served:
+            if self._jobs is not None:  # a thread serves this connection
                 self._jobs.put(_IDLE)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -107,12 +110,14 @@ class ConnectionThread(Executor):
         """
         with self._lock:
             self._shut = True
-            if self._served:
+            if self._jobs is not None:  # a thread serves this connection
                 self._jobs.put(_SHUTDOWN)
 
     def _work(self) -> None:
         # Run this connection's calls in the calling thread until it lets go of it.
         jobs = self._jobs
+        if jobs is None:  # cannot happen: submit() made it before it called for a thread
+            return
         waited = False  # the view waited for a message since this thread's last call
         holding = False  # a database connection stays open (CONN_MAX_AGE > 0)
         while True:
@@ -124,6 +129,7 @@ class ConnectionThread(Executor):
                 _tidy(connections.close_all)  # this thread's; pooled ones go back
                 with self._lock:
                     self._served = False
+                    self._jobs = None
                 return
             if job is _IDLE:
                 holding = _tidy(db.release)
@@ -132,6 +138,7 @@ class ConnectionThread(Executor):
                     with self._lock:
                         if jobs.empty():
                             self._served = False
+                            self._jobs = None
                             return
                 continue
             if waited:  # as Django does before a request: drop what broke or expired
@@ -202,22 +209,45 @@ def current_thread() -> ConnectionThread | None:
 _EXECUTOR_ARGUMENT = "executor" in inspect.signature(ThreadSensitiveContext).parameters
 
 
-@contextlib.asynccontextmanager
-async def thread_sensitive() -> AsyncIterator[ConnectionThread]:
-    """Run the block's thread-sensitive sync calls on a new :class:`ConnectionThread`."""
-    executor = ConnectionThread()
-    token = _current.set(executor)
-    try:
-        if _EXECUTOR_ARGUMENT:  # asgiref >= 3.13
-            async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg, unused-ignore]
-                yield executor
-        else:  # what asgiref >= 3.13 does with the argument
-            async with ThreadSensitiveContext() as context:
+def thread_sensitive() -> _ThreadSensitive:
+    """Run the block's thread-sensitive sync calls on a new :class:`ConnectionThread`.
+
+    ``async with thread_sensitive() as executor:``; the thread ends with the block.
+    """
+    return _ThreadSensitive()
+
+
+class _ThreadSensitive:
+    # What thread_sensitive() returns: a class rather than an @asynccontextmanager, whose
+    # suspended generator would wait, with its frame, for every idle socket's close.
+
+    __slots__ = ("_context", "_executor", "_token")
+
+    async def __aenter__(self) -> ConnectionThread:
+        executor = self._executor = ConnectionThread()
+        self._token = _current.set(executor)
+        try:
+            if _EXECUTOR_ARGUMENT:  # asgiref >= 3.13
+                context = ThreadSensitiveContext(executor=executor)  # type: ignore[call-arg, unused-ignore]
+                await context.__aenter__()  # type: ignore[no-untyped-call]
+            else:  # what asgiref >= 3.13 does with the argument
+                context = ThreadSensitiveContext()
+                await context.__aenter__()  # type: ignore[no-untyped-call]
                 SyncToAsync.context_to_thread_executor[context] = executor  # type: ignore[assignment, unused-ignore]
-                try:
-                    yield executor
-                finally:
-                    SyncToAsync.context_to_thread_executor.pop(context, None)
-    finally:
-        executor.shutdown()
-        _current.reset(token)
+        except BaseException:
+            self._end()
+            raise
+        self._context = context
+        return executor
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            if not _EXECUTOR_ARGUMENT:
+                SyncToAsync.context_to_thread_executor.pop(self._context, None)
+            await self._context.__aexit__(*exc_info)  # type: ignore[no-untyped-call]
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        self._executor.shutdown()
+        _current.reset(self._token)
