@@ -214,20 +214,27 @@ SHUTDOWN_CLOSE = {
 }
 
 
-@pytest.mark.parametrize("server_kind", list(SHUTDOWN_CLOSE))
-def test_sigterm_closes_every_connection_and_exits(tmp_path, server_kind: str) -> None:
-    with serve(tmp_path, kind=server_kind) as server, contextlib.ExitStack() as stack:
-        ready(server)
-        # Sync views blocked in wait() and async views awaiting, spread over the workers.
+def closes_at_sigterm(server: Server, echo: str = "/async_echo/") -> list[tuple[int, str]]:
+    """Hold three sync views blocked in ``wait()`` and three echoes, then SIGTERM the server.
+
+    Returns how each of the six sockets was closed (code, reason).
+    """
+    with contextlib.ExitStack() as stack:
         holding = [stack.enter_context(connect(f"{server.ws}/hold/")) for _ in range(3)]
-        echoing = [stack.enter_context(connect(f"{server.ws}/async_echo/")) for _ in range(3)]
+        echoing = [stack.enter_context(connect(f"{server.ws}{echo}")) for _ in range(3)]
         for ws in holding:
             assert ws.recv(timeout=10) == "holding"
         for ws in echoing:
             ws.send("here")
             assert ws.recv(timeout=10) == "here"
         server.process.send_signal(signal.SIGTERM)
-        closes = [closed_with(ws) for ws in holding + echoing]
+        return [closed_with(ws) for ws in holding + echoing]
+
+
+@pytest.mark.parametrize("server_kind", list(SHUTDOWN_CLOSE))
+def test_sigterm_closes_every_connection_and_exits(tmp_path, server_kind: str) -> None:
+    with serve(tmp_path, kind=server_kind) as server:
+        closes = closes_at_sigterm(ready(server))
         assert closes == [SHUTDOWN_CLOSE[server_kind]] * 6
         # Sync views blocked in wait() woke up (None) and returned: the process exits.
         server.process.wait(30)
@@ -239,21 +246,8 @@ def test_sigterm_on_gunicorns_asgi_worker_drops_sockets_at_the_graceful_timeout(
     # library can chain in front of), stops accepting and waits --graceful-timeout for
     # every connection to end by itself; the master kills it at that same timeout,
     # before its lifespan "shutdown" (and so the library's 1001) runs: no close frame.
-    with (
-        serve(tmp_path, "--graceful-timeout", "3", kind="gunicorn-asgi") as server,
-        contextlib.ExitStack() as stack,
-    ):
-        ready(server)
-        holding = [stack.enter_context(connect(f"{server.ws}/hold/")) for _ in range(3)]
-        echoing = [stack.enter_context(connect(f"{server.ws}/async_echo/")) for _ in range(3)]
-        for ws in holding:
-            assert ws.recv(timeout=10) == "holding"
-        for ws in echoing:
-            ws.send("here")
-            assert ws.recv(timeout=10) == "here"
-        server.process.send_signal(signal.SIGTERM)
-        closes = [closed_with(ws) for ws in holding + echoing]
-        assert closes == [(1006, "")] * 6
+    with serve(tmp_path, "--graceful-timeout", "3", kind="gunicorn-asgi") as server:
+        assert closes_at_sigterm(ready(server)) == [(1006, "")] * 6
         server.process.wait(30)
     assert "Waiting for" in server.log()  # the worker's own graceful wait
     assert "Internal Server Error" not in server.log()

@@ -25,7 +25,7 @@ from .conftest import ROOT, WSGI_SERVERS, Server, free_port, serve
 from .test_groups import member, send_to, wait_for_size
 from .test_groups_redis import RedisProcess, redis_env, redis_process  # noqa: F401
 from .test_groups_slow import Reader, flood_until_slow_is_out, raw_member
-from .test_servers import closed_with, ready
+from .test_servers import closed_with, closes_at_sigterm, ready
 
 
 @contextlib.contextmanager
@@ -311,22 +311,12 @@ def test_a_graceful_stop_closes_every_socket_with_1001_and_the_worker_exits(
     tmp_path: Path, kind: str
 ) -> None:
     with serve(tmp_path, "--graceful-timeout", "20", kind=kind) as server:
-        ready(server)
-        with contextlib.ExitStack() as stack:
-            holding = [stack.enter_context(connect(f"{server.ws}/hold/")) for _ in range(3)]
-            echo = "/async_echo/" if kind == "gthread" else "/lower_case/"
-            echoing = [stack.enter_context(connect(f"{server.ws}{echo}")) for _ in range(3)]
-            for ws in holding:
-                assert ws.recv(timeout=10) == "holding"
-            for ws in echoing:
-                ws.send("here")
-                assert ws.recv(timeout=10) == "here"
-            started = time.monotonic()
-            server.process.send_signal(signal.SIGTERM)
-            closes = [closed_with(ws) for ws in holding + echoing]
-            assert closes == [(1001, "server shutting down")] * 6
-            server.process.wait(30)
-            assert time.monotonic() - started < 15  # the views ended: no graceful timeout
+        echo = "/async_echo/" if kind == "gthread" else "/lower_case/"
+        closes = closes_at_sigterm(ready(server), echo)
+        signalled = time.monotonic()
+        assert closes == [(1001, "server shutting down")] * 6
+        server.process.wait(30)
+        assert time.monotonic() - signalled < 15  # the views ended: no graceful timeout
     assert "graceful timeout" not in server.log()
     assert "Traceback" not in server.log()
 

@@ -41,9 +41,9 @@ import contextlib
 import logging
 import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio import Redis
@@ -56,6 +56,8 @@ from redis.retry import Retry
 from ..exceptions import GroupBackendError
 from ..protocol import Message
 from .base import GroupBackend, Member, validate_group_name
+
+_T = TypeVar("_T")
 
 __all__ = ["RedisBackend"]
 
@@ -153,14 +155,18 @@ class RedisBackend(GroupBackend):
         """
         client = self._new_client()
         try:
-            await asyncio.wait_for(client.ping(), self.timeout)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            raise GroupBackendError(
-                f"{self._target} did not answer a PING within {self.timeout:g} s "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
+            await self._answer(client.ping(), f"{self._target} did not answer a PING")
         finally:
             await _close(client)
+
+    async def _answer(self, request: Awaitable[_T], failure: str) -> _T:
+        # Redis's answer to ``request`` within TIMEOUT, or GroupBackendError(failure...).
+        try:
+            return await asyncio.wait_for(request, self.timeout)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise GroupBackendError(
+                f"{failure} within {self.timeout:g} s ({type(exc).__name__}: {exc})"
+            ) from exc
 
     # Publishing.
 
@@ -170,12 +176,10 @@ class RedisBackend(GroupBackend):
         at_home = self.loop is not None and asyncio.get_running_loop() is self.loop
         client = self._home_client() if at_home else self._new_client()
         try:
-            await asyncio.wait_for(client.publish(self.prefix + name, payload), self.timeout)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            raise GroupBackendError(
-                f"could not broadcast to group {name!r}: {self._target} did not take "
-                f"the message within {self.timeout:g} s ({type(exc).__name__}: {exc})"
-            ) from exc
+            await self._answer(
+                client.publish(self.prefix + name, payload),
+                f"could not broadcast to group {name!r}: {self._target} did not take the message",
+            )
         finally:
             if not at_home:
                 await _close(client)
@@ -229,15 +233,10 @@ class RedisBackend(GroupBackend):
         client = self._counts_client() if at_home else self._new_client()
         script = client.register_script(_COUNT)
         try:
-            total = await asyncio.wait_for(
+            total = await self._answer(
                 script(keys=[self._members_key(name)], args=[f"{self.prefix}alive:"]),
-                self.timeout,
+                f"could not count group {name!r}: {self._target} did not answer",
             )
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            raise GroupBackendError(
-                f"could not count group {name!r}: {self._target} did not answer within "
-                f"{self.timeout:g} s ({type(exc).__name__}: {exc})"
-            ) from exc
         finally:
             if not at_home:
                 await _close(client)
