@@ -432,7 +432,7 @@ class Protocol:
         self._ended = False
 
     def sent(self, message: Message) -> None:
-        """Count ``message`` as sent; drivers call it once the socket (server) took it."""
+        """Count ``message`` as sent; drivers call it as they hand it to the socket (server)."""
         self.messages_sent += 1
         if self.meter is not None:
             self.meter.sent(message)

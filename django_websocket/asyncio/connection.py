@@ -207,11 +207,13 @@ class Connection:
         else:
             check_message(message)
             return
+        # Counted as it goes to the server, before the await: a client that has the echo
+        # must never find it uncounted (metrics, the disconnect signal).
+        protocol.sent(message)
         try:
             await self._send(event)
         except OSError as exc:  # ASGI servers raise an OSError on a dead connection
             raise ConnectionClosed.for_code(1006) from exc
-        protocol.sent(message)
 
     # -- Groups ---------------------------------------------------------------------------
 

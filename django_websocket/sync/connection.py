@@ -161,6 +161,9 @@ class Connection:
             if self.outbox is not None:
                 self._take_outbox(blocking=True)  # group messages offered before go first
             framing.send(message)
+            # Counted once framed, before the write: a client that has the echo must
+            # never find it uncounted (metrics, the disconnect signal).
+            protocol.sent(message)
             data, eof = framing.data_to_send()
             if self._pending or eof:
                 self._pending += data
@@ -170,7 +173,6 @@ class Connection:
                 self._send_green(data)
             else:
                 self.sock.sendall(data)  # the common case
-        protocol.sent(message)
 
     # -- Closing --------------------------------------------------------------------------
 
