@@ -215,13 +215,20 @@ def test_runserver_prints_an_access_line_per_request_and_per_socket(tmp_path: Pa
             urllib.request.urlopen(f"http://127.0.0.1:{port}/hello/")  # 426
         with pytest.raises(InvalidStatus):
             connect(f"ws://127.0.0.1:{port}/deny/", open_timeout=10)
-        deadline = time.monotonic() + 10
-        while "WEBSOCKET /deny/" not in output.read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        expected = [
+            r'"WEBSOCKET /hello/" 101 closed 1000 after \d+\.\d\ds$',
+            r'"GET /static/note\.txt\?v=2 HTTP/1\.1" 200 13$',
+            r'"GET /hello/ HTTP/1\.1" 426 \d+$',
+            r'"WEBSOCKET /deny/" 403$',
+        ]
+        deadline = time.monotonic() + 10  # each line is written once its request is done
         log = output.read_text()
+        while time.monotonic() < deadline and not all(
+            re.search(line, log, re.M) for line in expected
+        ):
+            time.sleep(0.05)
+            log = output.read_text()
+    for line in expected:
+        assert re.search(line, log, re.M), log
     lines = [line for line in log.splitlines() if line.startswith("[")]
-    assert re.search(r'"WEBSOCKET /hello/" 101 closed 1000 after \d+\.\d\ds$', log, re.M), log
-    assert re.search(r'"GET /static/note\.txt\?v=2 HTTP/1\.1" 200 13$', log, re.M), log
-    assert re.search(r'"GET /hello/ HTTP/1\.1" 426 \d+$', log, re.M), log
-    assert re.search(r'"WEBSOCKET /deny/" 403$', log, re.M), log
     assert len(lines) == 4, lines  # one line each, with Django's [date time] in front
