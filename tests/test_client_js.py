@@ -235,6 +235,39 @@ def test_other_close_codes_from_view_reconnect(
     assert _seen(page, "close") == [_seen(page)[-1]]  # one close, at the end
 
 
+def test_close_while_the_server_closes_fires_one_close(page: Any) -> None:
+    # The page's close() lands while the server's close is under way (the browser's
+    # socket is CLOSING): one "close", with the server's code, and no second one of our
+    # own. A stand-in WebSocket makes that moment happen every time.
+    page.evaluate("""() => {
+      window.WebSocket = class {
+        constructor() {
+          this.readyState = 0;
+          window.fake = this;
+          setTimeout(() => { this.readyState = 1; this.onopen(); }, 0);
+        }
+        send() {}
+        close() {}
+      };
+      window.socket = track(new DjangoWebSocket("/unused/"));
+    }""")
+    _wait_for(page, "socket.readyState === DjangoWebSocket.OPEN")
+    page.evaluate("""() => {
+      fake.readyState = 2;  // the server's close frame came in
+      socket.close();  // and the page closes meanwhile
+      setTimeout(() => {
+        fake.readyState = 3;
+        fake.onclose({code: 1000, reason: "", wasClean: true});
+      }, 0);
+    }""")
+    _wait_for(page, "socket.readyState === DjangoWebSocket.CLOSED")
+    time.sleep(0.2)  # a second "close" (or a reconnection) would be here by now
+    assert [(entry["type"], entry.get("code")) for entry in _seen(page)] == [
+        ("open", None),
+        ("close", 1000),
+    ]
+
+
 def test_close_from_page_stops_reconnecting(page: Any, server: Server) -> None:
     page.evaluate(f"window.socket = track(new DjangoWebSocket('/record_on_close/', {FAST}))")
     _wait_for(page, "socket.readyState === DjangoWebSocket.OPEN")

@@ -175,6 +175,8 @@
       this.#readyState = CLOSING;
       if (socket && socket.readyState <= OPEN) {
         socket.close(code, reason); // its close event ends this socket too
+      } else if (socket && socket.readyState === CLOSING) {
+        // the server's close is under way: its close event ends this socket too
       } else { // waiting to retry: nothing to close but ourselves
         const closed = { code: code ?? 1005, reason: reason ?? "", wasClean: true };
         setTimeout(() => this.#finish(closed), 0);
@@ -232,6 +234,7 @@
 
     // Closed for good: what is still queued will never go out.
     #finish(closed) {
+      if (this.#readyState === CLOSED) return; // once: "close" fires a single time
       this.#stopWatching();
       this.#socket = null;
       this.#readyState = CLOSED;
