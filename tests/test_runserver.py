@@ -31,8 +31,11 @@ def hello(request):
 """
 
 
-def write_project(folder: Path) -> None:
-    """A project of five small files, in ``folder``."""
+def write_site(folder: Path, files: dict[str, str]) -> None:
+    """Write a small project ``rsproject`` in ``folder``: its manage.py and ``files``.
+
+    ``files`` maps paths (``rsproject/settings.py``, ...) to their text, dedented.
+    """
     files = {
         "manage.py": """
             import os, sys
@@ -41,6 +44,16 @@ def write_project(folder: Path) -> None:
             execute_from_command_line(sys.argv)
         """,
         "rsproject/__init__.py": "",
+        **files,
+    }
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(textwrap.dedent(text))
+
+
+def write_project(folder: Path) -> None:
+    """A project of five small files, in ``folder``."""
+    files = {
         "rsproject/settings.py": f"""
             SECRET_KEY = "runserver-test"
             DEBUG = True
@@ -60,9 +73,7 @@ def write_project(folder: Path) -> None:
         "rsproject/views.py": VIEWS.format(message="version 1"),
         "static/note.txt": "a static file",
     }
-    for name, text in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(textwrap.dedent(text))
+    write_site(folder, files)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ A handshake gets 503 and one log line naming the fix, never a 500; ``require_web
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from websockets.sync.client import connect
 from django_websocket.unserved import upgrade_required
 
 from .conftest import Server, serve
-from .test_runserver import runserver
+from .test_runserver import runserver, write_site
 from .test_servers import ready
 
 VIEWS = """
@@ -38,16 +37,9 @@ def both(request):
 """
 
 
-def write_site(folder: Path, installed_apps: list[str]) -> None:
+def write_unserved_site(folder: Path, installed_apps: list[str]) -> None:
     """A startproject-like site whose ``INSTALLED_APPS`` is ``installed_apps``."""
     files = {
-        "manage.py": """
-            import os, sys
-            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rsproject.settings")
-            from django.core.management import execute_from_command_line
-            execute_from_command_line(sys.argv)
-        """,
-        "rsproject/__init__.py": "",
         "rsproject/settings.py": f"""
             SECRET_KEY = "unserved-test"
             DEBUG = True
@@ -64,9 +56,7 @@ def write_site(folder: Path, installed_apps: list[str]) -> None:
         """,
         "rsproject/views.py": VIEWS,
     }
-    for name, text in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(textwrap.dedent(text))
+    write_site(folder, files)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +70,7 @@ def write_site(folder: Path, installed_apps: list[str]) -> None:
 def test_djangos_wsgi_runserver_answers_426_and_a_503_that_names_the_fix(
     tmp_path: Path, installed_apps: list[str]
 ) -> None:
-    write_site(tmp_path, installed_apps)
+    write_unserved_site(tmp_path, installed_apps)
     with runserver(tmp_path, "--noreload") as (port, output):
         with pytest.raises(InvalidStatus) as caught:
             connect(f"ws://127.0.0.1:{port}/echo/", open_timeout=10)
