@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import django
 from asgiref.sync import sync_to_async
+from django import urls
+from django.conf import settings
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.urls import set_script_prefix
+from django.utils.log import log_response
 
 from . import lifecycle
 from .asyncio.asgi import ASGITransport, Event, Receive, Scope, Send
@@ -60,12 +62,11 @@ class ASGIApplication:
         self.websocket_handler = WebSocketHandler()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A coroutine function, as servers detect ASGI 3 applications (hypercorn asks
+        # inspect.iscoroutinefunction(), which a marked plain function fails before 3.12).
         kind = scope["type"]
         if kind == "websocket":
-            # What WebSocketHandler.__call__ does, without its coroutine frame waiting
-            # with every idle socket.
-            async with thread_sensitive():
-                await self.websocket_handler.handle(scope, receive, send)
+            await self.websocket_handler(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:
@@ -125,6 +126,7 @@ class WebSocketHandler(WebSocketHandlerMixin, ASGIHandler):
     """
 
     request_class = WebSocketASGIRequest
+    _middleware_chain: Callable[[HttpRequest], Awaitable[HttpResponse]]  # Django's
 
     def __init__(self) -> None:
         super().__init__()
@@ -132,37 +134,45 @@ class WebSocketHandler(WebSocketHandlerMixin, ASGIHandler):
         self._connections: set[Connection] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with thread_sensitive():
-            await self.handle(scope, receive, send)
+        """Run one connection from ``websocket.connect`` to its close.
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run one connection from ``websocket.connect`` to its close."""
+        One coroutine frame, waiting with every idle socket: what Django's
+        ``get_response_async()`` does around the middleware chain is written out here.
+        """
         if (await receive())["type"] != "websocket.connect":
             return
-        transport = ASGITransport(scope, receive, send)
-        protocol = Protocol(
-            transport.subprotocols, max_queue=conf.MAX_QUEUE, max_size=conf.MAX_MESSAGE_SIZE
-        )
-        connection = Connection(transport, protocol)
-        serve_on(connection.loop)  # the process's home loop for groups
-        set_script_prefix(get_script_prefix(scope))
-        await signals.request_started.asend(sender=self.__class__, scope=scope)
-        scope = handshake_scope(scope, ASGISession(connection))
-        request, response = self.create_request(scope, io.BytesIO())
-        if request is not None:
-            self._connections.add(connection)
+        async with thread_sensitive():
+            transport = ASGITransport(scope, receive, send)
+            protocol = Protocol(
+                transport.subprotocols, max_queue=conf.MAX_QUEUE, max_size=conf.MAX_MESSAGE_SIZE
+            )
+            connection = Connection(transport, protocol)
+            serve_on(connection.loop)  # the process's home loop for groups
+            _set_url_locals(get_script_prefix(scope))
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+            request, response = self.create_request(
+                handshake_scope(scope, ASGISession(connection)), io.BytesIO()
+            )
+            if request is not None:
+                self._connections.add(connection)
+                try:
+                    response = await self._middleware_chain(request)
+                finally:
+                    self._connections.discard(connection)
+                response._resource_closers.append(request.close)  # type: ignore[attr-defined]
+                if response.status_code >= 400:
+                    await sync_to_async(log_response, thread_sensitive=False)(
+                        "%s: %s", response.reason_phrase, request.path,
+                        response=response, request=request,
+                    )  # fmt: skip
+            if response is None:  # create_request returns a request or a response
+                response = HttpResponse(status=500)
             try:
-                response = await self.get_response_async(request)
+                await self._end(connection, response)
             finally:
-                self._connections.discard(connection)
-        if response is None:  # create_request returns a request or a response
-            response = HttpResponse(status=500)
-        try:
-            await self._end(connection, response)
-        finally:
-            await connection.stop()
-            await lifecycle.aended(protocol)  # the signal, the log line, metrics
-            await sync_to_async(response.close)()  # sends request_finished
+                await connection.stop()
+                await lifecycle.aended(protocol)  # the signal, the log line, metrics
+                await sync_to_async(response.close)()  # sends request_finished
 
     async def close_all(self, code: int, reason: str) -> None:
         """Close every open connection at once, waking views blocked in ``wait()``.
@@ -215,3 +225,16 @@ class WebSocketHandler(WebSocketHandlerMixin, ASGIHandler):
             return await sync_to_async(view, thread_sensitive=True)(request, *args, **kwargs)
         finally:
             self._sync_views_running -= 1
+
+
+def _set_url_locals(script_prefix: str) -> None:
+    # What Django sets before each request for reverse() and resolve(): the script prefix
+    # and the default URLconf. Written only where they differ from what is in force: each
+    # write to one of asgiref's Locals puts a new dict in the connection's context, which
+    # every idle socket would keep. (No URLconf set means ROOT_URLCONF to Django.)
+    if not script_prefix.endswith("/"):
+        script_prefix += "/"
+    if urls.get_script_prefix() != script_prefix:
+        urls.set_script_prefix(script_prefix)
+    if urls.get_urlconf() not in (None, settings.ROOT_URLCONF):
+        urls.set_urlconf(settings.ROOT_URLCONF)

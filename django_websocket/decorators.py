@@ -9,7 +9,7 @@ wrapper's ``websocket_options`` attribute, which the handler reads before the vi
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, overload
 
@@ -177,9 +177,11 @@ def _mark(
 
     if iscoroutinefunction(view):
 
-        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+            # A plain function returning the view's coroutine: no frame of its own waits
+            # with every idle socket. (Marked, so Django awaits it as an async view.)
             refused = refusal(request)
-            return refused if refused is not None else await view(request, *args, **kwargs)
+            return _ready(refused) if refused is not None else view(request, *args, **kwargs)
 
         wrapper: Any = markcoroutinefunction(async_wrapper)
     else:
@@ -192,3 +194,7 @@ def _mark(
     wrapper.accept_websocket = True
     wrapper.websocket_options = options  # read by the handler before the view runs
     return wrapper  # type: ignore[no-any-return]
+
+
+async def _ready(response: HttpResponse) -> HttpResponse:
+    return response

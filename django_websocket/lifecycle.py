@@ -51,6 +51,8 @@ class Lifecycle:
             from its own thread).
     """
 
+    __slots__ = ("is_async", "meter", "protocol", "request", "sender", "view")
+
     def __init__(self, request: HttpRequest, *, sender: type, is_async: bool) -> None:
         self.request = request
         self.sender = sender

@@ -231,13 +231,21 @@ class Protocol:
         max_size: bytes in one incoming message; a larger one closes with 1009.
     """
 
+    # Slots: no instance dictionary on every idle socket.
+    __slots__ = (
+        "_announced", "_bucket", "_close_hooks", "_ended", "accepted_at", "close_code",
+        "close_reason", "denied_status", "failed", "idle_timeout", "last_message_at",
+        "max_queue", "max_size", "messages_received", "messages_sent", "meter", "observer",
+        "offered_subprotocols", "preferred_subprotocols", "state", "subprotocol", "unread",
+    )  # fmt: skip
+
     def __init__(
         self, offered_subprotocols: Sequence[str] = (), *, max_queue: int, max_size: int
     ) -> None:
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
         self.state = State.CONNECTING
-        self.offered_subprotocols = list(offered_subprotocols)
+        self.offered_subprotocols = tuple(offered_subprotocols)  # most offer none: ()
         self.preferred_subprotocols: Sequence[str] = ()  # the view's, set before it runs
         self.subprotocol: str | None = None
         self.close_code: int | None = None
@@ -250,7 +258,8 @@ class Protocol:
         # A list, not a deque: an empty deque costs 760 bytes (its first block) on every
         # idle socket; the buffer is at most max_queue long, so pop(0) stays cheap.
         self.unread: list[Message] = []
-        self._close_hooks: list[Callable[[], None]] = []
+        self._close_hooks: list[Callable[[], None]] | None = None  # most sockets have none
+        self._bucket: TokenBucket | None = None  # None: no limit (set before the view runs)
         self._init_lifecycle()
 
     # -- The handshake -----------------------------------------------------------------
@@ -276,7 +285,7 @@ class Protocol:
         elif subprotocol not in self.offered_subprotocols:
             raise ValueError(
                 f"subprotocol {subprotocol!r} was not offered by the client "
-                f"(offered: {self.offered_subprotocols})"
+                f"(offered: {list(self.offered_subprotocols)})"
             )
         self.state = State.OPEN
         self.subprotocol = subprotocol
@@ -336,8 +345,6 @@ class Protocol:
         return self.state is State.CLOSED and not self.unread
 
     # -- The rate limit ----------------------------------------------------------------
-
-    _bucket: TokenBucket | None = None  # None: no limit (set before the view runs)
 
     def limit_rate(self, limit: RateLimit | None) -> None:
         """Cap the client's messages at ``limit`` from now on (``None``: no limit)."""
@@ -409,12 +416,14 @@ class Protocol:
 
     def on_close(self, hook: Callable[[], None]) -> None:
         """Have ``hook`` run once when the connection closes or its view ends."""
+        if self._close_hooks is None:
+            self._close_hooks = []
         self._close_hooks.append(hook)
 
     def take_close_hooks(self) -> list[Callable[[], None]]:
         """Return the hooks to run now; each is returned once, however often this is called."""
-        hooks, self._close_hooks = self._close_hooks, []
-        return hooks
+        hooks, self._close_hooks = self._close_hooks, None
+        return hooks or []
 
     # -- The lifecycle: what the signals, the connection log and metrics report --------
 

@@ -72,31 +72,37 @@ class WebSocketRequest(HttpRequest):
 
 
 def handshake_scope(scope: dict[str, Any], session: Session) -> dict[str, Any]:
-    """Return a copy of an ASGI ``websocket`` scope fit for Django's request: a GET over
-    ``http`` (``ws``) or ``https`` (``wss``), with the connection's ``session`` under
-    :data:`SESSION`.
+    """Make an ASGI ``websocket`` scope fit Django's request, in place, and return it: a
+    GET, with the connection's ``session`` under :data:`SESSION`.
 
-    The one copy the request keeps (as ``request.scope``) for the socket's life; the
-    server's own scope is left untouched.
+    The request keeps the server's own scope (as ``request.scope``, ``scheme`` still
+    ``ws`` or ``wss``) for the socket's life: no copy per idle socket. No server reads a
+    scope back once it has handed it to the application.
     """
-    scheme = _SCHEMES.get(scope.get("scheme", "ws"), "http")
-    return {**scope, "method": "GET", "scheme": scheme, SESSION: session}
+    scope["method"] = "GET"
+    scope[SESSION] = session
+    return scope
 
 
 class WebSocketASGIRequest(WebSocketRequest, ASGIRequest):
     """A WebSocket handshake from an ASGI server, as a GET request (``ws`` → ``http``).
 
     Args:
-        scope: what :func:`handshake_scope` returns (kept as it is), or the server's
-            ``websocket`` scope with the session under :data:`SESSION` (copied).
+        scope: what :func:`handshake_scope` returns (kept as it is), or a ``websocket``
+            scope with the session under :data:`SESSION` (copied first).
         body_file: the request body (a handshake has none).
     """
 
     def __init__(self, scope: dict[str, Any], body_file: Any) -> None:
-        if scope.get("method") != "GET":  # the server's scope, not handshake_scope()'s
-            scope = handshake_scope(scope, scope[SESSION])
+        if scope.get("method") != "GET":  # not through handshake_scope(): leave it be
+            scope = handshake_scope(dict(scope), scope[SESSION])
         super().__init__(scope, body_file)
         self._start_websocket(scope[SESSION])
+
+    def _get_scheme(self) -> str:
+        # The scope's ws / wss, as the http / https that Django's request speaks.
+        scheme = self.scope.get("scheme") or "ws"
+        return _SCHEMES.get(scheme, scheme)
 
 
 class WebSocketWSGIRequest(WebSocketRequest, WSGIRequest):

@@ -35,6 +35,7 @@ def _encode_headers(headers: Headers | None) -> list[Header]:
 class _BaseWebSocket:
     """What both forms share: state read from the connection core."""
 
+    __slots__ = ()
     _protocol: Protocol
 
     @property
@@ -156,6 +157,8 @@ class AsyncWebSocket(_BaseWebSocket):
 
     Each method returns the driver's own awaitable: nothing is added per call.
     """
+
+    __slots__ = ("_connection", "_protocol")
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection

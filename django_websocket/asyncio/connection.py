@@ -58,6 +58,12 @@ class Connection:
         protocol: the connection core.
     """
 
+    __slots__ = (
+        "_away_check", "_closing", "_direct", "_idle_timer", "_interrupted", "_lock", "_reader",
+        "_receive", "_room", "_send", "_sleepers", "_sync_thread", "_waiter", "loop",
+        "loop_thread", "outbox", "protocol", "read_ahead", "transport",
+    )  # fmt: skip
+
     def __init__(self, transport: ASGITransport, protocol: Protocol) -> None:
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
@@ -74,8 +80,8 @@ class Connection:
         self._waiter: asyncio.Future[None] | None = None  # an async receive() on the reader
         self._room: asyncio.Future[None] | None = None  # the reader, waiting for room
         self._lock = threading.Lock()  # the unread buffer, against take_blocking() threads
-        # One held lock per blocked thread (a list: an empty deque costs 760 bytes).
-        self._sleepers: list[threading.Lock] = []
+        # One held lock per blocked thread (sync views only: made by the first).
+        self._sleepers: list[threading.Lock] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None  # a close started by a timer
         # The connection's thread for sync code (asgi.py): told when the view waits, so it
@@ -410,10 +416,12 @@ class Connection:
                 # than a Condition.
                 sleeper = threading.Lock()
                 sleeper.acquire()
+                if self._sleepers is None:
+                    self._sleepers = []
                 self._sleepers.append(sleeper)
             if not sleeper.acquire(timeout=remaining):
                 with self._lock:
-                    if sleeper in self._sleepers:  # not woken: look again, then time out
+                    if self._sleepers and sleeper in self._sleepers:  # not woken: look again
                         self._sleepers.remove(sleeper)
         return self._take()
 

@@ -25,7 +25,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
@@ -56,11 +56,17 @@ _current: contextvars.ContextVar[ConnectionThread | None] = contextvars.ContextV
 )
 
 
-class ConnectionThread(Executor):
+class ConnectionThread:
     """Run submitted calls one at a time, on a thread that exists only while needed.
+
+    An executor for asgiref and ``loop.run_in_executor`` (``submit``, ``shutdown``);
+    not a ``concurrent.futures.Executor`` subclass, whose instance dictionary every
+    idle socket would keep.
 
     All methods but the thread's own work are meant for the event loop's thread.
     """
+
+    __slots__ = ("_idle_sent", "_jobs", "_lock", "_served", "_shut")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -228,7 +234,7 @@ class _ThreadSensitive:
         self._token = _current.set(executor)
         try:
             if _EXECUTOR_ARGUMENT:  # asgiref >= 3.13
-                context = ThreadSensitiveContext(executor=executor)  # type: ignore[call-arg, unused-ignore]
+                context = ThreadSensitiveContext(executor=executor)  # type: ignore[call-arg, arg-type, unused-ignore]
                 await context.__aenter__()  # type: ignore[no-untyped-call]
             else:  # what asgiref >= 3.13 does with the argument
                 context = ThreadSensitiveContext()

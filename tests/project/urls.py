@@ -39,6 +39,7 @@ urlpatterns = [
         "database/",
         "async_echo/",
         "async_api/",
+        "url_locals/",
         "async_both/",
         "async_crash/",
         "async_deny/",

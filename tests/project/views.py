@@ -7,6 +7,7 @@ import threading
 import time
 
 from asgiref.sync import sync_to_async
+from django import urls
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.signals import got_request_exception
@@ -287,6 +288,12 @@ def database(request):
 async def async_echo(request):
     async for message in request.websocket:
         await request.websocket.send(message)
+
+
+@require_websocket
+async def url_locals(request):
+    """Report the script prefix and URLconf that reverse() and resolve() would use."""
+    await request.websocket.send_json([urls.get_script_prefix(), urls.get_urlconf()])
 
 
 @require_websocket
