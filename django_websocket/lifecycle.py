@@ -115,8 +115,8 @@ class Lifecycle:
         if self.protocol.take_connected():
             _send(websocket_connected, self.sender, self._opened())
         if self.protocol.take_disconnected():
-            arguments = self._closing(_user_id(self.request))
-            _send(websocket_disconnected, self.sender, arguments)
+            user_id = _user_id(self.request) if logger.isEnabledFor(logging.INFO) else None
+            _send(websocket_disconnected, self.sender, self._closing(user_id))
 
     async def adisconnected(self) -> None:
         """The same as :meth:`disconnected`, on an event loop."""
@@ -124,10 +124,12 @@ class Lifecycle:
             await _asend(websocket_connected, self.sender, self._opened())
         if self.protocol.take_disconnected():
             request = self.request
-            if _user_known(request):
-                user_id = _user_id(request)
-            else:  # loading the user queries the database: in the connection's thread
-                user_id = await sync_to_async(_user_id)(request)
+            user_id = None  # only the log line needs it: no query while it is off
+            if logger.isEnabledFor(logging.INFO):
+                if _user_known(request):
+                    user_id = _user_id(request)
+                else:  # loading the user queries the database: in the connection's thread
+                    user_id = await sync_to_async(_user_id)(request)
             await _asend(websocket_disconnected, self.sender, self._closing(user_id))
 
 
@@ -211,7 +213,10 @@ def _receiver_failed(receiver: Callable[..., Any], error: Exception) -> None:
 
 
 def _user_known(request: HttpRequest) -> bool:
-    # Whether request.user needs no database query: absent, or already loaded.
+    # Whether the user needs no database query: absent, or already loaded (request.user,
+    # or request.auser() as async views and login_required use).
+    if "_acached_user" in request.__dict__:
+        return True
     user = request.__dict__.get("user")
     return not isinstance(user, LazyObject) or user._wrapped is not empty
 
@@ -219,7 +224,7 @@ def _user_known(request: HttpRequest) -> bool:
 def _user_id(request: HttpRequest) -> Any:
     # The logged-in user's primary key, or None (anonymous; or the lookup failed).
     try:
-        user = getattr(request, "user", None)
+        user = request.__dict__.get("_acached_user") or getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
         return user.pk

@@ -14,10 +14,16 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from django.utils.functional import SimpleLazyObject
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+
+from django_websocket.lifecycle import Lifecycle
+from django_websocket.protocol import Protocol
 
 from .conftest import Server, serve
 from .test_groups import send_to
@@ -247,3 +253,52 @@ def test_slow_client_close_is_signalled_with_1013(tmp_path: Path, kind: str) -> 
             slow.close()
         (end,) = signals.ended("/group_member/")
     assert end["code"] == 1013, end
+
+
+# --- The user in the log line, without a query nobody reads ------------------------------
+
+
+def _ended(**request: Any) -> tuple[Lifecycle, list[int]]:
+    """A Lifecycle for an accepted, closed connection whose user loads lazily (counted)."""
+    loads: list[int] = []
+
+    def load() -> Any:
+        loads.append(1)
+        return SimpleNamespace(is_authenticated=True, pk=7)
+
+    protocol = Protocol(max_queue=1, max_size=10)
+    protocol.accept(now=0.0)
+    protocol.close(1000, "")
+    fake = SimpleNamespace(
+        path="/p/", websocket=None, resolver_match=None,
+        websocket_session=SimpleNamespace(protocol=protocol), user=SimpleLazyObject(load),
+        **request,
+    )  # fmt: skip
+    return Lifecycle(fake, sender=object, is_async=True), loads  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("is_async", [True, False])
+async def test_the_user_is_not_loaded_when_the_log_line_is_off(
+    caplog: pytest.LogCaptureFixture, is_async: bool
+) -> None:
+    lifecycle, loads = _ended()
+    with caplog.at_level("WARNING", logger="django_websocket"):
+        await lifecycle.adisconnected() if is_async else lifecycle.disconnected()
+    assert loads == []
+
+
+async def test_the_log_line_loads_the_user_once(caplog: pytest.LogCaptureFixture) -> None:
+    lifecycle, loads = _ended()
+    with caplog.at_level("INFO", logger="django_websocket"):
+        await lifecycle.adisconnected()
+    assert loads == [1]
+    assert caplog.messages[-1].endswith(", user 7")
+
+
+async def test_the_user_auser_loaded_is_used_as_it_is(caplog: pytest.LogCaptureFixture) -> None:
+    # login_required on an async view loads the user through request.auser(): no new query.
+    lifecycle, loads = _ended(_acached_user=SimpleNamespace(is_authenticated=True, pk=9))
+    with caplog.at_level("INFO", logger="django_websocket"):
+        await lifecycle.adisconnected()
+    assert loads == []
+    assert caplog.messages[-1].endswith(", user 9")
