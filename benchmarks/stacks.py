@@ -91,7 +91,9 @@ class Stack:
     notes: Mapping[str, str] = field(default_factory=dict)  # workload -> how it differs
 
     def path(self, workload: str) -> str | None:
-        """The URL path of ``workload`` (``idle`` uses the echo's)."""
+        """The URL path of ``workload`` (``idle`` uses the echo's); ``None``: not run."""
+        if workload in self.why_not:
+            return None
         if workload == "fanout":
             return self.fanout[0] if self.fanout else None
         return self.echo if workload == "idle" else getattr(self, workload)
@@ -159,8 +161,14 @@ STACKS: tuple[Stack, ...] = (
         **_OURS_WSGI,
         echo="/async",
         handshake="/hello/async",
-        why_not={"fanout": _NO_GROUPS_HERE},
-        notes={"idle": "a thread and an event loop per socket"},
+        why_not={
+            "fanout": _NO_GROUPS_HERE,
+            "idle": (
+                "each socket holds a thread and an event loop of its own (its selector and "
+                "self-pipe: 4 descriptors per socket): 5,000 sockets run the worker out of "
+                "descriptors (EMFILE)"
+            ),
+        },
     ),
     Stack(
         "ours-sync-gevent",
