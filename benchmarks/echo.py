@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -303,13 +304,40 @@ def start_gunicorn(
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
-    """Stop a server gracefully (SIGINT), killing it if it lingers."""
+    """Stop a server gracefully (SIGINT), killing it and its workers if it lingers.
+
+    A worker left behind (gunicorn's, when the master is killed) would go on using a CPU
+    through every later measurement.
+    """
+    family = tree_pids(server.pid)
     server.send_signal(signal.SIGINT)
     try:
         server.wait(10)
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+    for pid in family[1:]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and every process descending from it (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # exited meanwhile
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
 
 
 def start_profiler(pid: int, output: Path, fmt: str, gil: bool) -> subprocess.Popen[bytes]:
