@@ -220,20 +220,5 @@ class AsyncWebSocket(_BaseWebSocket):
         return self._connection.leave(group)
 
     def __aiter__(self) -> AsyncIterator[Message]:
-        return _Messages(self._connection)
-
-
-class _Messages:
-    """``async for message in request.websocket``: every message until the close."""
-
-    __slots__ = ("_receive",)
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._receive = connection.receive
-
-    def __aiter__(self) -> _Messages:
-        return self
-
-    def __anext__(self) -> Awaitable[Message]:
-        # The driver's own coroutine, which ends the iteration at the close.
-        return self._receive(None, True)  # type: ignore[return-value]
+        """Yield every message until the connection closes (the driver iterates itself)."""
+        return self._connection  # type: ignore[return-value]  # stop=True: never None

@@ -170,9 +170,9 @@ async def test_async_iteration_ends_at_the_close() -> None:
     connection = connect(server)
     server.client_sends("x")
     server.client_closes()
-    assert await connection.receive(None, True) == "x"
+    assert await connection.__anext__() == "x"
     with pytest.raises(StopAsyncIteration):
-        await connection.receive(None, True)
+        await connection.__anext__()
 
 
 async def test_blocked_threads_are_woken_by_messages_and_all_by_the_close() -> None:

@@ -89,6 +89,56 @@ def test_idle_without_calls_since_starts_no_thread() -> None:
     assert not executor.running
 
 
+class _Owner:
+    def __init__(self) -> None:
+        self.told: list[ConnectionThread] = []
+
+    def sync_code_ran(self, thread: ConnectionThread) -> None:
+        self.told.append(thread)
+
+
+def test_the_watcher_hears_of_the_first_call_after_each_idle_only() -> None:
+    executor = ConnectionThread()
+    owner = _Owner()
+    executor.watch(owner)
+    assert owner.told == []  # nothing ran yet
+    executor.submit(int).result(5)
+    executor.submit(int).result(5)
+    assert owner.told == [executor]  # once: the view has not waited since
+    executor.idle()
+    executor.submit(int).result(5)
+    assert owner.told == [executor, executor]
+    executor.shutdown()
+
+
+def test_a_watcher_that_comes_after_a_call_is_told_at_once() -> None:
+    executor = ConnectionThread()
+    executor.submit(int).result(5)  # the handshake's sync middleware, say
+    owner = _Owner()
+    executor.watch(owner)
+    assert owner.told == [executor]
+    executor.shutdown()
+
+
+async def test_the_connection_releases_its_thread_at_the_wait_after_sync_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from .test_asyncio_connection import Server, connect
+
+    released = []
+    monkeypatch.setattr(ConnectionThread, "idle", lambda self: released.append(self))
+    async with thread_sensitive() as executor:
+        server = Server()
+        connection = connect(server)
+        server.client_sends("a")
+        server.client_sends("b")
+        assert await connection.receive() == "a"
+        assert released == []  # no sync code ran: the thread is not even looked at
+        await sync_to_async(int)()
+        assert await connection.receive() == "b"
+        assert released == [executor]
+
+
 def test_calls_after_the_end_are_refused() -> None:
     executor = ConnectionThread()
     executor.shutdown()

@@ -25,16 +25,16 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ..conf import conf
 from ..exceptions import ConnectionClosed
 from ..groups import get_backend
 from ..groups.outbox import AsyncOutbox
-from ..protocol import IDLE, CloseAction, Message, Protocol, State, check_message
+from ..protocol import CLOSED, CONNECTING, IDLE, OPEN, CloseAction, Message, Protocol, check_message
 from .asgi import ASGITransport, Event, Header
-from .threads import current_thread
+from .threads import ConnectionThread, current_thread
 
 __all__ = ["AWAY_CHECK", "Connection"]
 
@@ -42,6 +42,7 @@ AWAY_CHECK = 0.05
 """Seconds after it got a message before a view that is not waiting is read ahead for."""
 
 _INTERRUPTED = {"type": "interrupted"}
+_monotonic = time.monotonic  # once per message
 
 # asyncio.current_task(loop) is a C function from 3.12; before, the same dict lookup
 # without its Python wrapper (a tenth of the cost, paid on every message).
@@ -84,9 +85,14 @@ class Connection:
         self._sleepers: list[threading.Lock] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None  # a close started by a timer
-        # The connection's thread for sync code (asgi.py): told when the view waits, so it
-        # gives back its database connections and ends.
-        self._sync_thread = current_thread()
+        # The connection's thread for sync code (asgi.py), while sync code has run since
+        # the view last waited: told when the view waits again, so that it gives back its
+        # database connections and ends. (Set by the thread: nothing of it is read per
+        # message.)
+        self._sync_thread: ConnectionThread | None = None
+        thread = current_thread()
+        if thread is not None:
+            thread.watch(self)
 
     # -- The handshake ------------------------------------------------------------------
 
@@ -115,21 +121,27 @@ class Connection:
 
     # -- Messages -----------------------------------------------------------------------
 
-    async def receive(self, timeout: float | None = None, stop: bool = False) -> Message | None:
+    def receive(self, timeout: float | None = None) -> Coroutine[Any, Any, Message | None]:
         """Return the next message, accepting first if needed; ``None`` once closed.
 
         Args:
             timeout: seconds to wait for a message; ``None`` waits as long as it takes.
-            stop: raise ``StopAsyncIteration`` instead of returning ``None`` (what
-                ``async for`` needs).
 
         Raises:
             TimeoutError: ``timeout`` seconds passed with no message.
         """
+        return self._next(timeout, False)
+
+    def __aiter__(self) -> Connection:
+        return self
+
+    async def _next(self, timeout: float | None = None, stop: bool = True) -> Message | None:
+        # receive(), or with ``stop`` the end of ``async for``: StopAsyncIteration at the
+        # close instead of None.
         protocol = self.protocol
         while True:
-            if protocol.state is not State.OPEN:
-                if protocol.state is State.CONNECTING:
+            if protocol.state is not OPEN:
+                if protocol.state is CONNECTING:
                     await self.accept()
                     continue
                 message = self._take() if protocol.unread else None  # closed: what is left
@@ -137,11 +149,11 @@ class Connection:
                 message = self._take()
             elif self._reader is not None or timeout is not None:
                 if self._sync_thread is not None:
-                    self._sync_thread.idle()
+                    self._release_thread()
                 message = await self._wait_for_reader(timeout)
             else:
                 if self._sync_thread is not None:
-                    self._sync_thread.idle()  # nothing unless sync code ran since
+                    self._release_thread()
                 # The hot path: await the server in the view's own task.
                 task = self._direct = _current_task(self.loop)
                 try:
@@ -160,7 +172,7 @@ class Connection:
                     message = event.get("text")
                     if message is None:
                         message = bytes(event.get("bytes") or b"")
-                    if not protocol.receive(message, time.monotonic()):
+                    if not protocol.receive(message, _monotonic()):
                         await self._send_close()  # refused (1009 too big, 1008 rate): closing
                         message = None
                 elif kind == "websocket.disconnect":
@@ -179,9 +191,23 @@ class Connection:
                 self._away_check = self.loop.call_later(AWAY_CHECK, self._read_ahead_if_away)
             return message
 
+    # ``async for message in connection``: the coroutine itself, no call in between (the
+    # hot path of an async view).
+    __anext__ = _next
+
+    def sync_code_ran(self, thread: ConnectionThread) -> None:
+        """The connection's thread ran sync code: tell it when the view waits again."""
+        self._sync_thread = thread
+
+    def _release_thread(self) -> None:
+        # The view waits: its thread gives back its database connections and ends.
+        thread, self._sync_thread = self._sync_thread, None
+        if thread is not None:
+            thread.idle()
+
     async def read(self) -> Message | None:
         """Return an unread message, or ``None``, accepting first if needed; never waits."""
-        if self.protocol.state is State.CONNECTING:
+        if self.protocol.state is CONNECTING:
             await self.accept()
         return self.read_nowait()
 
@@ -201,8 +227,8 @@ class Connection:
             TypeError: ``message`` is neither ``str`` nor ``bytes``.
         """
         protocol = self.protocol
-        if protocol.state is not State.OPEN:
-            if protocol.state is State.CONNECTING:
+        if protocol.state is not OPEN:
+            if protocol.state is CONNECTING:
                 await self.accept()
             protocol.check_send(message)
         event: dict[str, Message]
@@ -225,9 +251,9 @@ class Connection:
 
     async def join(self, group: str) -> None:
         """Add the socket to ``group``, accepting the handshake first if needed."""
-        if self.protocol.state is State.CONNECTING:
+        if self.protocol.state is CONNECTING:
             await self.accept()
-        if self.outbox is None and self.protocol.state is State.OPEN:
+        if self.outbox is None and self.protocol.state is OPEN:
             self.outbox = AsyncOutbox(self, maxsize=conf.GROUP_BUFFER, policy=conf.SLOW_CLIENT)
         backend = get_backend()
         await backend.run(backend.join(group, self))
@@ -316,11 +342,11 @@ class Connection:
         # next one, read ahead for it. (A timer every AWAY_CHECK seconds at most, not a
         # callback per message: that would cost an echo a tenth of its speed.)
         self._away_check = None
-        if self._direct is None and self._reader is None and self.protocol.state is State.OPEN:
+        if self._direct is None and self._reader is None and self.protocol.state is OPEN:
             self._start_reader()
 
     def _start_reader(self) -> None:
-        if self._reader is None and self.protocol.state is State.OPEN:
+        if self._reader is None and self.protocol.state is OPEN:
             self._reader = self.loop.create_task(self._read())
 
     async def _read(self) -> None:
@@ -331,7 +357,7 @@ class Connection:
                     self._room = self.loop.create_future()
                     await self._room
                     self._room = None
-                if protocol.state is not State.OPEN:
+                if protocol.state is not OPEN:
                     return
                 event = await self._receive()
                 kind = event["type"]
@@ -343,7 +369,7 @@ class Connection:
                 message = event.get("text")
                 if message is None:
                     message = bytes(event.get("bytes") or b"")
-                if not protocol.receive(message, time.monotonic()):
+                if not protocol.receive(message, _monotonic()):
                     await self._send_close()  # refused (1009 too big, 1008 rate): closing
                     return
                 with self._lock:
@@ -363,7 +389,7 @@ class Connection:
         deadline = None if timeout is None else self.loop.time() + timeout
         protocol = self.protocol
         while not protocol.unread:
-            if protocol.state is State.CLOSED:
+            if protocol.state is CLOSED:
                 return None
             waiter = self._waiter = self.loop.create_future()
             try:
@@ -407,7 +433,7 @@ class Connection:
         protocol = self.protocol
         while True:
             with self._lock:
-                if protocol.unread or protocol.state is State.CLOSED:
+                if protocol.unread or protocol.state is CLOSED:
                     break
                 remaining = -1.0 if deadline is None else deadline - time.monotonic()
                 if deadline is not None and remaining <= 0:
@@ -433,7 +459,7 @@ class Connection:
         deadline = self.protocol.idle_deadline()
         if deadline is None:  # the view is behind (buffer full): look again later
             timeout = self.protocol.idle_timeout
-            if timeout is None or self.protocol.state is not State.OPEN:
+            if timeout is None or self.protocol.state is not OPEN:
                 return
             deadline = time.monotonic() + timeout
         delay = max(deadline - time.monotonic(), 0.05)
@@ -441,7 +467,7 @@ class Connection:
 
     def _on_idle(self) -> None:
         self._idle_timer = None
-        if self.protocol.state is not State.OPEN:
+        if self.protocol.state is not OPEN:
             return
         if self.protocol.is_idle(time.monotonic()):
             self._closing = self.loop.create_task(self.close(*IDLE))

@@ -26,7 +26,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.db import connections
@@ -51,6 +51,13 @@ SPARE_LINGER = 10.0
 _IDLE = object()  # the view waits for a message: give the database back, then end
 _SHUTDOWN = object()  # the connection is over
 
+
+class _Owner(Protocol):
+    """Who :meth:`ConnectionThread.watch` tells: the asyncio driver's connection."""
+
+    def sync_code_ran(self, thread: ConnectionThread) -> None: ...
+
+
 _current: contextvars.ContextVar[ConnectionThread | None] = contextvars.ContextVar(
     "django_websocket_connection_thread", default=None
 )
@@ -66,7 +73,7 @@ class ConnectionThread:
     All methods but the thread's own work are meant for the event loop's thread.
     """
 
-    __slots__ = ("_idle_sent", "_jobs", "_lock", "_served", "_shut")
+    __slots__ = ("_idle_sent", "_jobs", "_lock", "_owner", "_served", "_shut")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -76,6 +83,7 @@ class ConnectionThread:
         self._served = False  # a thread serves this connection
         self._idle_sent = True  # nothing ran since the last idle()
         self._shut = False
+        self._owner: _Owner | None = None  # see watch()
 
     @property
     def running(self) -> bool:
@@ -88,7 +96,10 @@ class ConnectionThread:
         with self._lock:
             if self._shut:
                 raise RuntimeError("cannot run new calls after the connection ended")
-            self._idle_sent = False
+            if self._idle_sent:
+                self._idle_sent = False
+                if self._owner is not None:
+                    self._owner.sync_code_ran(self)
             if self._jobs is None:
                 self._jobs = queue.SimpleQueue()
             self._jobs.put((future, fn, args, kwargs))
@@ -96,6 +107,17 @@ class ConnectionThread:
                 self._served = True
                 _serve(self)
         return future
+
+    def watch(self, owner: _Owner) -> None:
+        """Call ``owner.sync_code_ran(self)`` when a call comes after :meth:`idle`.
+
+        So the owner (the asyncio driver's connection) calls :meth:`idle` only when sync
+        code ran, and looks at nothing of the thread's per message. Told at once if a call
+        came already (the handshake's sync middleware).
+        """
+        self._owner = owner
+        if not self._idle_sent:
+            owner.sync_code_ran(self)
 
     def idle(self) -> None:
         """Say the view waits for a message: the thread gives its database back and ends.
@@ -116,6 +138,7 @@ class ConnectionThread:
         """
         with self._lock:
             self._shut = True
+            self._owner = None  # no cycle with the connection outlives it
             if self._jobs is not None:  # a thread serves this connection
                 self._jobs.put(_SHUTDOWN)
 
