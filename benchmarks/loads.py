@@ -57,6 +57,25 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+async def until_quiet(
+    pid: int, *, share: float = 0.05, every: float = 0.5, limit: float = 60
+) -> float:
+    """Wait until ``pid``'s process tree uses under ``share`` of a CPU over ``every`` s.
+
+    Returns the seconds waited (at most ``limit``). A server that just dropped thousands
+    of sockets is still tearing them down: what is measured next would pay for that.
+    """
+    start = time.monotonic()
+    before = tree_cpu(pid)
+    while time.monotonic() - start < limit:
+        await asyncio.sleep(every)
+        now = tree_cpu(pid)
+        if now - before < share * every:
+            break
+        before = now
+    return time.monotonic() - start
+
+
 # Handshakes.
 
 
