@@ -42,7 +42,7 @@ AWAY_CHECK = 0.05
 """Seconds after it got a message before a view that is not waiting is read ahead for."""
 
 _INTERRUPTED = {"type": "interrupted"}
-_monotonic = time.monotonic  # once per message
+_monotonic = time.monotonic  # called once per message: no module lookup each time
 
 # asyncio.current_task(loop) is a C function from 3.12; before, the same dict lookup
 # without its Python wrapper (a tenth of the cost, paid on every message).
