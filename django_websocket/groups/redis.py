@@ -371,7 +371,7 @@ class RedisBackend(GroupBackend):
                 for confirmed in self._subscribed.values():
                     confirmed.clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
             await asyncio.sleep(_RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)])
             attempt += 1
 
@@ -426,7 +426,7 @@ class _Target:
         """Return a new client; under Sentinel, each new connection asks for the master."""
         if self.url is not None:
             return Redis.from_url(self.url, **connection)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
             self.sentinels,
             sentinel_kwargs={
                 "password": self.sentinel_password,
