@@ -48,10 +48,10 @@ from typing import Any, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry  # the asyncio one: redis 8.2 warns about the sync one
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from ..exceptions import GroupBackendError
 from ..protocol import Message
